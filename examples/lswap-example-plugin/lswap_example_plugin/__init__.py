@@ -1,0 +1,1 @@
+"""An example lswap plugin: a small style-based generator and a command."""

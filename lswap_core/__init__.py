@@ -1,0 +1,39 @@
+"""lswap: face swapping in the latent space of pretrained generators.
+
+Importing this package is cheap: plugins load, and torch is imported, only
+when a component is first asked for. The public entry points:
+
+- `hookimpl`: the marker plugin hook functions carry;
+- `load_generator`, `load_inverter`, `load_embedder`, `load_shape_model`,
+  `load_editor`: build a registered component from an export or a config;
+- `list_components`, `get_plugin_manager`, `register_plugin`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .hookspecs import hookimpl
+from .version import __version__
+
+_LAZY = {
+    "load_generator": "registry",
+    "load_inverter": "registry",
+    "load_embedder": "registry",
+    "load_shape_model": "registry",
+    "load_editor": "registry",
+    "load_component": "registry",
+    "list_components": "registry",
+    "get_plugin_manager": "plugins",
+    "register_plugin": "plugins",
+}
+
+__all__ = ["__version__", "hookimpl", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lswap_core' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

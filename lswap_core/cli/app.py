@@ -1,0 +1,81 @@
+"""The root ``lswap`` application: built-in command groups, plugin commands, error handling."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import LswapError
+from ..version import __version__
+from . import config as config_commands
+from . import plugins as plugin_commands
+from .output import debug_mode, report_error
+from .plugin_commands import commands_from_plugins
+
+
+class LswapGroup(TyperGroup):
+    """The root command group.
+
+    Adds the commands plugins register (loaded only when a name is not a
+    built-in command, or when commands are listed) and turns `LswapError`
+    into one red line on stderr with exit status 1.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        builtin = super().list_commands(ctx)
+        return [*builtin, *sorted(commands_from_plugins())]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            command = commands_from_plugins().get(cmd_name)
+        return command
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LswapError as error:
+            if debug_mode():
+                raise
+            report_error(error)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="lswap",
+    cls=LswapGroup,
+    help="Face swapping in the latent space of pretrained generators (LatentSwap).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lswap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Face swapping in the latent space of pretrained generators (LatentSwap).
+
+    Set LSWAP_DEBUG=1 to see tracebacks of errors.
+    """
+
+
+app.add_typer(plugin_commands.app, name="plugins")
+app.add_typer(config_commands.app, name="config")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

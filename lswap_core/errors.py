@@ -1,0 +1,54 @@
+"""The lswap error family.
+
+Every error a user can cause is an `LswapError`. Its message is one line that
+says what went wrong and what to do next; the CLI prints it in red and exits
+with status 1 (``LSWAP_DEBUG=1`` shows the traceback). Anything else escaping
+a command is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class LswapError(Exception):
+    """Base class: a problem the user can fix.
+
+    :param message: what went wrong, one line.
+    :param hint: what to do next; appended to the message.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+
+class ConfigError(LswapError):
+    """A config file or ``--set`` override is malformed, mistyped or unknown."""
+
+
+class InputError(LswapError):
+    """A file, image or argument given by the user cannot be used."""
+
+
+class PluginLoadError(LswapError):
+    """A plugin failed to import or to register its components."""
+
+
+class UnknownComponentError(LswapError):
+    """No plugin registered a component under the requested name."""
+
+
+class DuplicateComponentError(LswapError):
+    """Two plugins registered a component under the same name."""
+
+
+class CheckpointError(LswapError):
+    """A checkpoint or export is missing, corrupt, of another kind or too new."""
+
+
+class IncompatibleLatentError(LswapError):
+    """Latent codes do not fit the generator (layer count, width or space)."""
+
+
+class DownloadError(LswapError):
+    """A pretrained asset could not be fetched or failed verification."""

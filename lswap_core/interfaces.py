@@ -1,0 +1,424 @@
+"""The contract every lswap plugin meets.
+
+A plugin provides component *classes*; the host builds them with
+``lswap_core.load_generator(name, weights=..., **config)`` and friends. Each
+component is a ``torch.nn.Module`` subclassing one ABC below, with
+
+- ``name``: its registry name (lower case, letters, digits, ``-`` and ``_``);
+- ``config_class``: a dataclass of its architecture options. The host builds
+  it from YAML, ``--set`` overrides or keyword arguments, type-checked, and
+  stores it in exports so that ``load_*(name, weights=export)`` needs nothing
+  else. The constructor takes exactly one argument, that config;
+- ``presets``: optional named sets of config values (``preset="tiny"``);
+- its learned tensors in ``state_dict()``, which the host saves to and loads
+  from safetensors exports (strict: missing or unexpected keys are errors).
+
+Conventions shared by all components:
+
+- Images are float tensors ``(N, 3, H, W)``, RGB, values in ``[-1, 1]`` (the
+  generators' output range), on the component's device.
+- Latent codes: ``z: (N, z_dim)``; ``ws: (N, num_ws, w_dim)`` (W+; a W code
+  is the same row repeated).
+- Every method must work on CPU; CUDA is used when the module is moved there.
+- Randomness comes only from an explicit ``rng: torch.Generator`` argument or
+  the noise buffers a module owns, never from hidden global state, so a seed
+  gives the same result on every run.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from .errors import IncompatibleLatentError, InputError
+
+NoiseMode = Literal["random", "const", "none"]
+COMPONENT_KINDS = ("generator", "inverter", "embedder", "shape_model", "editor", "converter")
+
+
+@dataclasses.dataclass
+class NoConfig:
+    """Config of a component without options."""
+
+
+class Component(nn.Module, metaclass=abc.ABCMeta):
+    """Base of every model-backed plugin component.
+
+    :param config: an instance of ``config_class``; defaults to its defaults.
+    """
+
+    kind: ClassVar[str]
+    name: ClassVar[str]
+    description: ClassVar[str] = ""  # one line, shown by ``lswap plugins list``
+    config_class: ClassVar[type[Any]] = NoConfig
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__()
+        if config is None:
+            config = self.config_class()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as plain data, as stored in exports."""
+        return dataclasses.asdict(self.config)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the component's tensors live (CPU when it has none)."""
+        for tensor in self.parameters():
+            return tensor.device
+        for tensor in self.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+
+class Generator(Component):
+    """A pretrained image generator with a style-based latent space.
+
+    Implementations expose the mapping ``z -> ws`` and the synthesis
+    ``ws -> images``; the latent mixer only ever sees ``ws``.
+    """
+
+    kind: ClassVar[str] = "generator"
+    supports_camera: ClassVar[bool] = False  # True for 3D-aware generators (StyleNeRF)
+
+    @property
+    @abc.abstractmethod
+    def num_ws(self) -> int:
+        """Rows of the W+ code: one per synthesis layer input (18 for StyleGAN2 1024²)."""
+
+    @property
+    @abc.abstractmethod
+    def w_dim(self) -> int:
+        """Width of one W row (512 for the official networks)."""
+
+    @property
+    @abc.abstractmethod
+    def z_dim(self) -> int:
+        """Width of the input noise ``z``."""
+
+    @property
+    @abc.abstractmethod
+    def resolution(self) -> int:
+        """Side of the square output images, in pixels."""
+
+    @property
+    @abc.abstractmethod
+    def layer_resolutions(self) -> tuple[int, ...]:
+        """For each W+ row, the output resolution of the layer it drives.
+
+        Length ``num_ws``. Layer groups (coarse, middle, fine) are computed
+        from it, never hard-coded.
+        """
+
+    @property
+    @abc.abstractmethod
+    def w_avg(self) -> Tensor:
+        """Mean W code, ``(w_dim,)``; truncation pulls codes towards it."""
+
+    @abc.abstractmethod
+    def mapping(
+        self,
+        z: Tensor,
+        *,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+    ) -> Tensor:
+        """Map noise to W+ codes.
+
+        :param z: ``(N, z_dim)`` standard normal samples.
+        :param truncation_psi: 1 keeps the codes, 0 returns ``w_avg``.
+        :param truncation_cutoff: truncate only the first this many rows
+            (``None``: all rows).
+        :returns: ``ws`` of shape ``(N, num_ws, w_dim)``.
+        """
+
+    @abc.abstractmethod
+    def synthesis(
+        self,
+        ws: Tensor,
+        *,
+        camera: Tensor | None = None,
+        noise_mode: NoiseMode = "const",
+    ) -> Tensor:
+        """Render W+ codes.
+
+        Differentiable with respect to ``ws``.
+
+        :param ws: ``(N, num_ws, w_dim)``.
+        :param camera: generator-specific camera parameters for 3D-aware
+            generators (see `sample_cameras`); ``None`` uses the front view.
+            Generators without ``supports_camera`` reject a camera.
+        :param noise_mode: per-pixel noise: ``"const"`` the stored buffers
+            (deterministic), ``"random"`` fresh noise, ``"none"`` no noise.
+        :returns: images ``(N, 3, resolution, resolution)`` in ``[-1, 1]``
+            (values can overshoot slightly; clamp before saving).
+        """
+
+    def forward(self, z: Tensor, **synthesis_options: Any) -> Tensor:
+        """``synthesis(mapping(z))`` with default truncation."""
+        return self.synthesis(self.mapping(z), **synthesis_options)
+
+    def sample_cameras(self, n: int, *, rng: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` cameras from the generator's training pose distribution."""
+        raise NotImplementedError(f"generator {self.name!r} has no camera")
+
+    @property
+    def named_views(self) -> Mapping[str, Tensor]:
+        """Cameras by name (``front``, ``left``...) for 3D-aware generators."""
+        return {}
+
+    def check_ws(self, ws: Tensor) -> None:
+        """Raise `IncompatibleLatentError` unless ``ws`` is ``(N, num_ws, w_dim)``."""
+        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
+            raise IncompatibleLatentError(
+                f"codes of shape {tuple(ws.shape)} do not fit generator {self.name!r}, "
+                f"which takes (N, {self.num_ws}, {self.w_dim})",
+                hint="use codes made for this generator (same resolution and w_dim)",
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConvention:
+    """How a face network wants its input image.
+
+    The host's `lswap_core.imaging.to_convention` applies it: take the
+    ``crop`` box (fractions of the incoming aligned image: left, top, right,
+    bottom), resize it to ``size`` and map ``[-1, 1]`` to ``value_range``.
+    """
+
+    size: tuple[int, int]  # (height, width) the network sees
+    crop: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    value_range: tuple[float, float] = (-1.0, 1.0)
+
+
+class IdentityEmbedder(Component):
+    """A face recognition network: images to identity embeddings.
+
+    The losses compare embeddings by cosine similarity, so `embed` must be
+    differentiable with respect to the images.
+    """
+
+    kind: ClassVar[str] = "embedder"
+
+    @property
+    @abc.abstractmethod
+    def embedding_dim(self) -> int:
+        """Length ``D`` of an embedding."""
+
+    @property
+    @abc.abstractmethod
+    def input_convention(self) -> ImageConvention:
+        """The crop, size and value range the network was trained on."""
+
+    @abc.abstractmethod
+    def embed(self, images: Tensor) -> Tensor:
+        """Embed aligned face images.
+
+        :param images: ``(N, 3, H, W)`` in ``[-1, 1]``, any size; aligned like
+            the generator's output (FFHQ alignment). Resized and cropped to
+            `input_convention` inside.
+        :returns: ``(N, embedding_dim)`` unit vectors.
+        """
+
+
+@dataclasses.dataclass
+class ShapeCoefficients:
+    """3DMM coefficients split by meaning; every part is ``(N, dim)``."""
+
+    identity: Tensor
+    expression: Tensor
+    pose: Tensor
+    extra: Tensor  # model-specific rest: texture, lighting... (may have 0 columns)
+
+    def to_tensor(self) -> Tensor:
+        """All parts concatenated: identity, expression, pose, extra."""
+        return torch.cat([self.identity, self.expression, self.pose, self.extra], dim=1)
+
+
+class ShapeModel(Component):
+    """A 3D morphable face model regressor, for the shape loss.
+
+    Landmarks of the swapped face are compared with landmarks of a face that
+    has the source's identity and the target's expression and pose.
+    """
+
+    kind: ClassVar[str] = "shape_model"
+
+    @property
+    @abc.abstractmethod
+    def num_landmarks(self) -> int:
+        """Landmarks returned by `landmarks` (68 for the usual annotation)."""
+
+    @property
+    @abc.abstractmethod
+    def input_convention(self) -> ImageConvention:
+        """The crop, size and value range the regressor was trained on."""
+
+    @abc.abstractmethod
+    def coefficients(self, images: Tensor) -> ShapeCoefficients:
+        """Regress coefficients from ``(N, 3, H, W)`` images in ``[-1, 1]``.
+
+        Differentiable with respect to the images.
+        """
+
+    @abc.abstractmethod
+    def landmarks(self, coefficients: ShapeCoefficients) -> Tensor:
+        """Landmarks of the reconstructed faces: ``(N, num_landmarks, 2 or 3)``,
+        in pixels of the model's input image. Differentiable."""
+
+    def fuse(self, source: ShapeCoefficients, target: ShapeCoefficients) -> ShapeCoefficients:
+        """The source's identity with everything else from the target."""
+        return ShapeCoefficients(
+            identity=source.identity,
+            expression=target.expression,
+            pose=target.pose,
+            extra=target.extra,
+        )
+
+
+@dataclasses.dataclass
+class Inversion:
+    """Result of inverting images into a generator.
+
+    :param ws: ``(N, num_ws, w_dim)`` codes that reproduce the images.
+    :param generator_state: the generator tensors the method tuned (PTI),
+        by ``state_dict`` name; only those it changed. ``None`` when the
+        generator is untouched.
+    """
+
+    ws: Tensor
+    generator_state: dict[str, Tensor] | None = None
+
+    def apply(self, generator: Generator) -> Generator:
+        """A copy of ``generator`` with the tuned tensors loaded."""
+        if not self.generator_state:
+            return generator
+        tuned = copy.deepcopy(generator)
+        unknown = sorted(set(self.generator_state) - set(tuned.state_dict()))
+        if unknown:
+            raise IncompatibleLatentError(
+                f"the inversion tuned tensors this generator lacks: {', '.join(unknown[:5])}",
+                hint="apply it to the generator it was made with",
+            )
+        tuned.load_state_dict(self.generator_state, strict=False)
+        return tuned
+
+
+class Inverter(Component):
+    """A GAN inversion method: real aligned images to codes (and maybe a tuned generator)."""
+
+    kind: ClassVar[str] = "inverter"
+    tunes_generator: ClassVar[bool] = False  # True when `invert` returns a generator_state
+
+    @abc.abstractmethod
+    def invert(self, images: Tensor, generator: Generator) -> Inversion:
+        """Invert aligned images.
+
+        :param images: ``(N, 3, H, W)`` in ``[-1, 1]``, aligned like the
+            generator's training data; resized inside when ``H`` differs
+            from ``generator.resolution``.
+        :param generator: the generator to invert into; not modified.
+        """
+
+
+class Editor(Component):
+    """Semantic editing of codes along named directions."""
+
+    kind: ClassVar[str] = "editor"
+
+    @property
+    @abc.abstractmethod
+    def directions(self) -> tuple[str, ...]:
+        """Names of the available directions (``smile``, ``age``, ``pc3``...)."""
+
+    @abc.abstractmethod
+    def edit(
+        self,
+        ws: Tensor,
+        direction: str,
+        strength: float,
+        layers: Sequence[int] | None = None,
+    ) -> Tensor:
+        """Move codes along a direction.
+
+        :param ws: ``(N, num_ws, w_dim)``.
+        :param direction: one of `directions`.
+        :param strength: signed step, in the direction's own units.
+        :param layers: W+ rows to edit; ``None`` edits the rows the
+            direction was made for (all, by default).
+        :returns: edited codes, same shape.
+        """
+
+    def check_direction(self, direction: str) -> None:
+        """Raise `InputError` unless ``direction`` is known."""
+        if direction not in self.directions:
+            raise InputError(
+                f"editor {self.name!r} has no direction {direction!r}",
+                hint=f"choose one of: {', '.join(self.directions)}",
+            )
+
+
+@dataclasses.dataclass
+class ConvertedWeights:
+    """What a `Converter` produces: tensors plus what is needed to rebuild the component.
+
+    :param kind: component kind the tensors belong to (``generator``, ``mixer``...).
+    :param name: registry name of the component class (``stylegan2``...).
+    :param config: plain-data config for that class's ``config_class``.
+    :param tensors: ``state_dict`` of the component.
+    :param provenance: where the weights came from (source file, format, hash).
+    """
+
+    kind: str
+    name: str
+    config: dict[str, Any]
+    tensors: dict[str, Tensor]
+    provenance: dict[str, str]
+
+
+class Converter(abc.ABC):
+    """Reads one official checkpoint format; used by ``lswap convert``.
+
+    Converters must never execute code stored in a file: official pickles are
+    read with `lswap_core.legacy_pickle`.
+    """
+
+    kind: ClassVar[str] = "converter"
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @classmethod
+    @abc.abstractmethod
+    def sniff(cls, path: Path) -> bool:
+        """Cheaply tell whether ``path`` looks like this format (suffix, magic bytes)."""
+
+    @abc.abstractmethod
+    def convert(self, path: Path) -> ConvertedWeights:
+        """Read ``path`` and return the component's tensors and config.
+
+        Raise `lswap_core.errors.CheckpointError` naming what is wrong when
+        the file holds something else.
+        """
+
+
+COMPONENT_BASES: dict[str, type] = {
+    "generator": Generator,
+    "inverter": Inverter,
+    "embedder": IdentityEmbedder,
+    "shape_model": ShapeModel,
+    "editor": Editor,
+    "converter": Converter,
+}
