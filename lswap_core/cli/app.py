@@ -9,8 +9,10 @@ from typer.core import TyperGroup
 
 from ..errors import LswapError
 from ..version import __version__
+from . import bench as bench_commands
 from . import config as config_commands
 from . import plugins as plugin_commands
+from .convert import convert_command
 from .output import debug_mode, report_error
 from .plugin_commands import commands_from_plugins
 
@@ -74,6 +76,8 @@ def root(
 
 app.add_typer(plugin_commands.app, name="plugins")
 app.add_typer(config_commands.app, name="config")
+app.command("convert")(convert_command)
+app.add_typer(bench_commands.app, name="bench")
 
 
 def main() -> None:

@@ -7,9 +7,33 @@ against the registries when a command runs, so that building the CLI and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ..errors import InputError
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``'0-3,7'`` -> ``[0, 1, 2, 3, 7]``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            if dash and low:
+                start, stop = int(low), int(high)
+                if stop < start:
+                    raise ValueError
+                seeds.extend(range(start, stop + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise InputError(f"cannot read seeds {text!r}", hint="write them like 0-7 or 1,4,9-11") from None
+        if seeds and seeds[-1] < 0:
+            raise InputError(f"seeds must not be negative: {text!r}")
+    return seeds
 
 
 def _complete_names(kind: str, incomplete: str) -> list[str]:
@@ -46,3 +70,4 @@ DeviceOption = Annotated[
     str,
     typer.Option("--device", help="cpu, cuda, cuda:1...; auto picks cuda when available."),
 ]
+OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)]

@@ -14,7 +14,7 @@ tomllib = pytest.importorskip("tomllib")
 
 from tests.conftest import REPO
 
-PACKAGE_ROOTS = {"lswap_core": REPO / "lswap_core", "lswap_plugins": REPO / "plugins"}
+PACKAGE_ROOTS = {"lswap_core": REPO / "lswap_core", "lswap_plugins": REPO / "plugins", "lswap_benchmarks": REPO / "benchmarks"}
 
 
 def _pyproject() -> dict:

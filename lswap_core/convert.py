@@ -1,0 +1,71 @@
+"""Importing official checkpoints into safetensors exports (``lswap convert``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checkpoints import load_state_strict, save_export
+from .errors import CheckpointError, InputError
+from .interfaces import ConvertedWeights, Converter
+from .legacy_pickle import sha256_of
+from .registry import HOOKS, get_registry
+
+# Kinds whose exports are checked by building the component before writing.
+_REGISTRY_KINDS = tuple(kind for kind in HOOKS if kind != "converter")
+
+
+def find_converter(source: Path, format: str | None = None) -> Converter:
+    """The converter named ``format``, or the single one that recognises ``source``."""
+    registry = get_registry("converter")
+    if format is not None:
+        return registry.get(format).cls()
+    matches = [entry for entry in registry.entries() if entry.cls.sniff(source)]
+    if not matches:
+        known = ", ".join(f"{e.name} ({e.description})" for e in registry.entries()) or "none installed"
+        raise InputError(f"no converter recognises {source}", hint=f"formats: {known}")
+    if len(matches) > 1:
+        names = ", ".join(entry.name for entry in matches)
+        raise InputError(f"several converters recognise {source}: {names}", hint="choose one with --format")
+    return matches[0].cls()
+
+
+def validate(result: ConvertedWeights, source: Path) -> None:
+    """Build the component the converter describes and load its tensors strictly."""
+    if result.kind == "mixer":
+        from .mixer import build_mixer  # the mixer is the host's own component
+
+        load_state_strict(build_mixer(result.config), result.tensors, source=str(source))
+        return
+    if result.kind not in _REGISTRY_KINDS:
+        raise CheckpointError(f"converter produced an unknown component kind {result.kind!r}")
+    entry = get_registry(result.kind).get(result.name)
+    from .registry import build_config
+
+    component = entry.cls(build_config(entry.cls, None, result.config))
+    load_state_strict(component, result.tensors, source=str(source))
+
+
+def convert(source: str | Path, output: str | Path, *, format: str | None = None) -> Path:
+    """Convert an official checkpoint to an export; nothing is written unless it loads.
+
+    :param source: the official file (``.pkl``, ``.pt``, weight manifest...).
+    :param output: the ``.safetensors`` file to write.
+    :param format: a converter name; by default the one that recognises the file.
+    """
+    source, output = Path(source), Path(output)
+    if not source.is_file():
+        raise InputError(f"{source} does not exist", hint="check the path")
+    if output.suffix != ".safetensors":
+        raise InputError(f"output {output} must end in .safetensors")
+    converter = find_converter(source, format)
+    result = converter.convert(source)
+    validate(result, source)
+    provenance = {
+        "source_file": source.name,
+        "source_sha256": sha256_of(source),
+        "converter": converter.name,
+        **result.provenance,
+    }
+    return save_export(
+        output, kind=result.kind, name=result.name, config=result.config, tensors=result.tensors, provenance=provenance
+    )
