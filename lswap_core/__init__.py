@@ -5,7 +5,7 @@ when a component is first asked for. The public entry points:
 
 - `hookimpl`: the marker plugin hook functions carry;
 - `load_generator`, `load_inverter`, `load_embedder`, `load_shape_model`,
-  `load_editor`: build a registered component from an export or a config;
+  `load_editor`, `load_face_analyzer`: build a registered component from an export or a config;
 - `list_components`, `get_plugin_manager`, `register_plugin`.
 """
 
@@ -23,6 +23,7 @@ _LAZY = {
     "load_embedder": "registry",
     "load_shape_model": "registry",
     "load_editor": "registry",
+    "load_face_analyzer": "registry",
     "load_component": "registry",
     "list_components": "registry",
     "get_plugin_manager": "plugins",

@@ -82,6 +82,14 @@ def lswap_register_editors(register: Register) -> None:
 
 
 @hookspec
+def lswap_register_face_analyzers(register: Register) -> None:
+    """Register `lswap_core.interfaces.FaceAnalyzer` subclasses (face detection and landmarks).
+
+    :param register: call ``register(cls)`` once per face analyzer class.
+    """
+
+
+@hookspec
 def lswap_register_converters(register: Register) -> None:
     """Register `lswap_core.interfaces.Converter` subclasses.
 

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from .errors import IncompatibleLatentError, InputError
 
 NoiseMode = Literal["random", "const", "none"]
-COMPONENT_KINDS = ("generator", "inverter", "embedder", "shape_model", "editor", "converter")
+COMPONENT_KINDS = ("generator", "inverter", "embedder", "shape_model", "editor", "face_analyzer", "converter")
 
 
 @dataclasses.dataclass
@@ -372,6 +372,35 @@ class Editor(Component):
 
 
 @dataclasses.dataclass
+class DetectedFace:
+    """One face found in a photo.
+
+    :param box: ``(left, top, right, bottom)`` in pixels of the input image.
+    :param score: detection confidence in ``[0, 1]``.
+    :param landmarks: ``(68, 2)`` points ``(x, y)`` in pixels, in the usual
+        68-point (iBUG 300-W) order.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: Tensor
+
+
+class FaceAnalyzer(Component):
+    """Finds faces and their 68 landmarks in photos (for alignment and paste-back)."""
+
+    kind: ClassVar[str] = "face_analyzer"
+
+    @abc.abstractmethod
+    def detect(self, image: Tensor) -> list[DetectedFace]:
+        """Find the faces in one image.
+
+        :param image: ``(3, H, W)`` RGB in ``[-1, 1]``, any size.
+        :returns: the faces, most confident first; empty when there is none.
+        """
+
+
+@dataclasses.dataclass
 class ConvertedWeights:
     """What a `Converter` produces: tensors plus what is needed to rebuild the component.
 
@@ -420,5 +449,6 @@ COMPONENT_BASES: dict[str, type] = {
     "embedder": IdentityEmbedder,
     "shape_model": ShapeModel,
     "editor": Editor,
+    "face_analyzer": FaceAnalyzer,
     "converter": Converter,
 }

@@ -23,7 +23,16 @@ from .plugins import get_plugin_host, strict_mode
 if TYPE_CHECKING:
     import torch
 
-    from .interfaces import Component, Converter, Editor, Generator, IdentityEmbedder, Inverter, ShapeModel
+    from .interfaces import (
+        Component,
+        Converter,
+        Editor,
+        FaceAnalyzer,
+        Generator,
+        IdentityEmbedder,
+        Inverter,
+        ShapeModel,
+    )
 
 HOOKS = {
     "generator": "lswap_register_generators",
@@ -31,6 +40,7 @@ HOOKS = {
     "embedder": "lswap_register_embedders",
     "shape_model": "lswap_register_shape_models",
     "editor": "lswap_register_editors",
+    "face_analyzer": "lswap_register_face_analyzers",
     "converter": "lswap_register_converters",
 }
 KIND_LABELS = {
@@ -39,6 +49,7 @@ KIND_LABELS = {
     "embedder": "identity embedder",
     "shape_model": "shape model",
     "editor": "editor",
+    "face_analyzer": "face analyzer",
     "converter": "converter",
 }
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -292,6 +303,11 @@ def load_shape_model(name: str, weights: str | Path | None = None, **options: An
 def load_editor(name: str, weights: str | Path | None = None, **options: Any) -> Editor:
     """Build the editor ``name``; see `load_component` for the arguments."""
     return load_component("editor", name, weights, **options)  # type: ignore[return-value]
+
+
+def load_face_analyzer(name: str, weights: str | Path | None = None, **options: Any) -> FaceAnalyzer:
+    """Build the face analyzer ``name``; see `load_component` for the arguments."""
+    return load_component("face_analyzer", name, weights, **options)  # type: ignore[return-value]
 
 
 def get_converter(name: str) -> Converter:
