@@ -12,13 +12,31 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 T = TypeVar("T")
 
 
 def progress_enabled() -> bool:
     return os.environ.get("LSWAP_NO_PROGRESS", "").strip().lower() not in {"1", "true", "yes", "on"}
+
+
+class RateColumn(ProgressColumn):
+    """Iterations per second, once known."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.2f}/s" if task.speed else "")
 
 
 class ProgressBar:
@@ -35,16 +53,18 @@ class ProgressBar:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int | None, description: str, *, completed: int = 0) -> Iterator[ProgressBar]:
-    """A rich progress bar with rate, ETA and a metrics column."""
-    if not progress_enabled():
+def progress_bar(
+    total: int | None, description: str, *, completed: int = 0, enabled: bool = True
+) -> Iterator[ProgressBar]:
+    """A rich progress bar with rate, ETA and a metrics column (``enabled=False``: silent)."""
+    if not (enabled and progress_enabled()):
         yield ProgressBar(None, None)
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.speed:.2f}/s" if total else ""),
+        RateColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),

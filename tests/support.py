@@ -7,7 +7,15 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from lswap_core.interfaces import Generator, NoiseMode
+from lswap_core.interfaces import (
+    Generator,
+    IdentityEmbedder,
+    ImageConvention,
+    NoiseMode,
+    ShapeCoefficients,
+    ShapeModel,
+)
+from lswap_core.imaging import to_convention
 
 
 @dataclasses.dataclass
@@ -49,6 +57,44 @@ class ToyGenerator(Generator):
         return out.view(-1, 3, self.resolution, self.resolution)
 
 
+class ToyEmbedder(IdentityEmbedder):
+    """A small convolutional embedder on 16x16 crops."""
+
+    name = "toy-embedder"
+
+    def __init__(self, config=None) -> None:
+        super().__init__(config)
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.SiLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 16))
+
+    embedding_dim = property(lambda self: 16)
+    input_convention = property(lambda self: ImageConvention(size=(16, 16)))
+
+    def embed(self, images: Tensor) -> Tensor:
+        return torch.nn.functional.normalize(self.net(to_convention(images, self.input_convention)), dim=1)
+
+
+class ToyShapeModel(ShapeModel):
+    """Coefficients from a small linear regressor; landmarks linear in them."""
+
+    name = "toy-shape"
+
+    def __init__(self, config=None) -> None:
+        super().__init__(config)
+        self.regress = nn.Linear(3 * 8 * 8, 12)
+        self.basis = nn.Linear(10, 68 * 2)
+
+    num_landmarks = property(lambda self: 68)
+    input_convention = property(lambda self: ImageConvention(size=(8, 8)))
+
+    def coefficients(self, images: Tensor) -> ShapeCoefficients:
+        c = self.regress(to_convention(images, self.input_convention).flatten(1))
+        return ShapeCoefficients(identity=c[:, :4], expression=c[:, 4:7], pose=c[:, 7:10], extra=c[:, 10:])
+
+    def landmarks(self, coefficients: ShapeCoefficients) -> Tensor:
+        parts = torch.cat([coefficients.identity, coefficients.expression, coefficients.pose], dim=1)
+        return self.basis(parts).view(-1, 68, 2)
+
+
 PLUGIN_SOURCE = """
 from lswap_core import hookimpl
 
@@ -57,3 +103,41 @@ def lswap_register_generators(register):
     from tests.support import ToyGenerator
     register(ToyGenerator)
 """
+
+
+TOYS_SOURCE = """
+from lswap_core import hookimpl
+
+@hookimpl
+def lswap_register_generators(register):
+    from tests.support import ToyGenerator
+    register(ToyGenerator)
+
+@hookimpl
+def lswap_register_embedders(register):
+    from tests.support import ToyEmbedder
+    register(ToyEmbedder)
+
+@hookimpl
+def lswap_register_shape_models(register):
+    from tests.support import ToyShapeModel
+    register(ToyShapeModel)
+"""
+
+
+class ToysPlugin:
+    """The toy components as an in-process plugin (``register_plugin(ToysPlugin(), "toys")``)."""
+
+    from lswap_core import hookimpl as _hookimpl
+
+    @_hookimpl
+    def lswap_register_generators(self, register):
+        register(ToyGenerator)
+
+    @_hookimpl
+    def lswap_register_embedders(self, register):
+        register(ToyEmbedder)
+
+    @_hookimpl
+    def lswap_register_shape_models(self, register):
+        register(ToyShapeModel)

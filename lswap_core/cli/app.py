@@ -9,10 +9,14 @@ from typer.core import TyperGroup
 
 from ..errors import LswapError
 from ..version import __version__
+from . import analyze as analyze_commands
 from . import bench as bench_commands
 from . import config as config_commands
 from . import plugins as plugin_commands
 from .convert import convert_command
+from .demo import demo_command
+from .swap import swap_command
+from .train import train_command
 from .output import debug_mode, report_error
 from .plugin_commands import commands_from_plugins
 
@@ -76,6 +80,10 @@ def root(
 
 app.add_typer(plugin_commands.app, name="plugins")
 app.add_typer(config_commands.app, name="config")
+app.command("train")(train_command)
+app.command("demo")(demo_command)
+app.command("swap")(swap_command)
+app.add_typer(analyze_commands.app, name="analyze")
 app.command("convert")(convert_command)
 app.add_typer(bench_commands.app, name="bench")
 

@@ -71,3 +71,16 @@ DeviceOption = Annotated[
     typer.Option("--device", help="cpu, cuda, cuda:1...; auto picks cuda when available."),
 ]
 OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option("--weights", "-w", help="Generator export (.safetensors) or fetched asset name.", show_default=False),
+]
+PresetOption = Annotated[
+    str | None, typer.Option("--preset", help="Named generator config (e.g. tiny) when no weights are given.")
+]
+MixerOption = Annotated[Path, typer.Option("--mixer", "-m", help="Mixer export written by lswap train.", show_default=False)]
+TruncOption = Annotated[float, typer.Option("--trunc", help="Truncation psi: 1 keeps codes, 0 gives the mean face.")]
+TruncCutoffOption = Annotated[
+    int | None, typer.Option("--trunc-cutoff", help="Truncate only the first N W+ rows.", show_default=False)
+]
+NoiseModeOption = Annotated[str, typer.Option("--noise-mode", help="Per-pixel noise: const, random or none.")]

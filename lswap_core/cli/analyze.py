@@ -1,0 +1,71 @@
+"""``lswap analyze``: what each part of a swap does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import (
+    DeviceOption,
+    GeneratorOption,
+    MixerOption,
+    NoiseModeOption,
+    PresetOption,
+    TruncCutoffOption,
+    TruncOption,
+    WeightsOption,
+)
+from .output import stdout_console
+
+app = typer.Typer(help="Analyse trained mixers.", no_args_is_help=True)
+
+
+@app.command("layers")
+def layers_command(
+    mixer: MixerOption,
+    source_seeds: Annotated[str, typer.Option("--source-seeds", help="Seeds of generated sources, e.g. 0-3.")] = "0-3",
+    target_seeds: Annotated[str, typer.Option("--target-seeds", help="Seeds of generated targets, one per source.")] = "100-103",
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("layers.png"),
+    generator: GeneratorOption = "stylegan2",
+    weights: WeightsOption = None,
+    preset: PresetOption = None,
+    trunc: TruncOption = 1.0,
+    trunc_cutoff: TruncCutoffOption = None,
+    noise_mode: NoiseModeOption = "const",
+    device: DeviceOption = "auto",
+) -> None:
+    """The paper's Figure 10: the swap applied to one layer group at a time (target code elsewhere)."""
+    import torch
+
+    from ..devices import resolve_device
+    from ..errors import InputError
+    from ..imaging import save_labelled_grid
+    from ..latents import LatentSpace, z_from_seeds
+    from ..layers import LAYER_GROUPS, group_of
+    from ..mixer import load_mixer
+    from ..swapping import swap_codes
+    from .common import build_generator, check_noise_mode, check_output_file
+    from .options import parse_seeds
+
+    check_output_file(out)
+    sources, targets = parse_seeds(source_seeds), parse_seeds(target_seeds)
+    if len(sources) != len(targets):
+        raise InputError(f"{len(sources)} source seeds but {len(targets)} target seeds", hint="give one target per source")
+    mode = check_noise_mode(noise_mode)
+    torch_device = resolve_device(device)
+    mix = load_mixer(mixer, device=torch_device)
+    gen = build_generator(generator, weights, preset, torch_device)
+    mix.check_generator(gen)
+    space = LatentSpace(mix.config.space, trunc, trunc_cutoff)
+    present = [name for name in LAYER_GROUPS if any(group_of(r) == name for r in gen.layer_resolutions)]
+    with torch.no_grad():
+        source = space.encode(gen, z_from_seeds(sources, gen.z_dim).to(torch_device))
+        target = space.encode(gen, z_from_seeds(targets, gen.z_dim).to(torch_device))
+        columns = [space.to_wplus(gen, source), space.to_wplus(gen, target), swap_codes(gen, mix, space, source, target)]
+        columns += [swap_codes(gen, mix, space, source, target, groups=[name]) for name in present]
+        images = [gen.synthesis(ws, noise_mode=mode) for ws in columns]
+    rows = [[column[i] for column in images] for i in range(len(sources))]
+    save_labelled_grid(rows, ["source", "target", "swap", *(f"{name} only" for name in present)], out)
+    stdout_console().print(f"wrote {out} (groups: {', '.join(present)})")

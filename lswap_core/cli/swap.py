@@ -1,0 +1,69 @@
+"""``lswap swap``: swap faces with a trained mixer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import (
+    DeviceOption,
+    GeneratorOption,
+    MixerOption,
+    NoiseModeOption,
+    PresetOption,
+    TruncCutoffOption,
+    TruncOption,
+    WeightsOption,
+)
+from .output import stdout_console
+
+
+def swap_command(
+    mixer: MixerOption,
+    source_seed: Annotated[int, typer.Option("--source-seed", help="Seed of the generated source face.")],
+    target_seed: Annotated[int, typer.Option("--target-seed", help="Seed of the generated target face.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("swap.png"),
+    generator: GeneratorOption = "stylegan2",
+    weights: WeightsOption = None,
+    preset: PresetOption = None,
+    layers: Annotated[
+        str, typer.Option("--layers", help="Layer groups that take the swap: coarse, middle, fine1, fine2 or all.")
+    ] = "all",
+    strength: Annotated[float, typer.Option("--strength", help="0 keeps the target, 1 takes the full swap.")] = 1.0,
+    trunc: TruncOption = 1.0,
+    trunc_cutoff: TruncCutoffOption = None,
+    noise_mode: NoiseModeOption = "const",
+    grid: Annotated[bool, typer.Option("--grid", help="Write source | target | swap side by side.")] = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Swap the identity of a generated source face into a generated target face."""
+    from ..devices import resolve_device
+    from ..errors import InputError
+    from ..imaging import save_labelled_grid, save_png
+    from ..latents import LatentSpace, z_from_seeds
+    from ..layers import parse_groups
+    from ..mixer import load_mixer
+    from ..swapping import swap_from_noise
+    from .common import build_generator, check_noise_mode, check_output_file
+
+    check_output_file(out)
+    groups = parse_groups(layers)
+    if not 0.0 <= strength <= 1.0:
+        raise InputError(f"--strength must be between 0 and 1, got {strength}")
+    mode = check_noise_mode(noise_mode)
+    torch_device = resolve_device(device)
+    mix = load_mixer(mixer, device=torch_device)
+    gen = build_generator(generator, weights, preset, torch_device)
+    mix.check_generator(gen)
+    space = LatentSpace(mix.config.space, trunc, trunc_cutoff)
+    z = z_from_seeds([source_seed, target_seed], gen.z_dim).to(torch_device)
+    result = swap_from_noise(
+        gen, mix, space, z[:1], z[1:], groups=None if layers == "all" else groups, strength=strength, noise_mode=mode
+    )
+    if grid:
+        save_labelled_grid([[result.source_images[0], result.target_images[0], result.swap_images[0]]], ["source", "target", "swap"], out)
+    else:
+        save_png(result.swap_images[0], out)
+    stdout_console().print(f"wrote {out}")

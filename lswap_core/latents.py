@@ -1,0 +1,58 @@
+"""Codes in the mixer's latent space (paper, Table 1: Z, W or W+).
+
+The mixer works on ``w+`` codes ``(N, num_ws, w_dim)``, on single W codes
+``(N, w_dim)`` (broadcast to every W+ row) or on ``z`` codes ``(N, z_dim)``
+(rendered through the mapping network). `LatentSpace` turns noise into codes
+of the chosen space and any such code into W+ rows for the generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .interfaces import Generator, NoiseMode
+
+SpaceName = Literal["w+", "w", "z"]
+
+
+def z_from_seeds(seeds: list[int], z_dim: int) -> Tensor:
+    """``(len(seeds), z_dim)`` noise, one row per seed, equal on every machine.
+
+    Uses NVlabs' convention (``np.random.RandomState(seed).randn(1, z_dim)``),
+    so a seed gives the same face here as in their ``generate.py``.
+    """
+    rows = [np.random.RandomState(seed).randn(1, z_dim) for seed in seeds]
+    return torch.from_numpy(np.concatenate(rows)).float()
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSpace:
+    """A latent space plus the truncation used when mapping noise into it."""
+
+    name: SpaceName = "w+"
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
+
+    def encode(self, generator: Generator, z: Tensor) -> Tensor:
+        """Codes of this space for noise ``z: (N, z_dim)``."""
+        if self.name == "z":
+            return z
+        ws = generator.mapping(z, truncation_psi=self.truncation_psi, truncation_cutoff=self.truncation_cutoff)
+        return ws if self.name == "w+" else ws[:, 0]
+
+    def to_wplus(self, generator: Generator, codes: Tensor) -> Tensor:
+        """W+ rows ``(N, num_ws, w_dim)`` for codes of this space."""
+        if self.name == "z":
+            return generator.mapping(codes, truncation_psi=self.truncation_psi, truncation_cutoff=self.truncation_cutoff)
+        if self.name == "w":
+            return codes[:, None].expand(-1, generator.num_ws, -1)
+        return codes
+
+    def render(self, generator: Generator, codes: Tensor, noise_mode: NoiseMode = "const") -> Tensor:
+        """Images ``(N, 3, R, R)`` of codes of this space."""
+        return generator.synthesis(self.to_wplus(generator, codes), noise_mode=noise_mode)

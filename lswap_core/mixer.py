@@ -1,0 +1,170 @@
+"""The latent mixer: (source code, target code) -> swapped code.
+
+Paper, "Latent Mixer Architecture": for each row of a W+ code, five
+fully-connected layers with SiLU between them map the concatenated source and
+target rows (2·w_dim) through 1024, 1024, 512, 512 to w_dim; the output is
+added to the target row times a residual coefficient (default 1).
+
+The official ``LatentMixerSep`` loops over one ``nn.Sequential`` per row. Here
+the rows' weights are stacked, ``(rows, in, out)`` per layer, so every layer
+is a single batched matrix product over all rows at once. Weights are stored
+input-major so the product needs no transpose and its weight gradient lands
+contiguous in ``.grad`` (no extra copy per step).
+
+Spaces (paper, Table 1): ``w+`` has one MLP per W+ row; ``w`` and ``z`` share
+one MLP over single 512-d codes (a W code broadcast to W+, or a z code that is
+rendered through the mapping network).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import CheckpointError, IncompatibleLatentError
+
+MIXER_KIND = "mixer"
+MIXER_NAME = "latent-mixer"
+LatentSpace = Literal["w+", "w", "z"]
+
+
+@dataclasses.dataclass
+class MixerConfig:
+    """Architecture of a latent mixer (the layer count and width come from the generator)."""
+
+    num_ws: int = 18  # rows of the generator's W+ code
+    w_dim: int = 512  # width of a code row (z_dim for the z space)
+    space: LatentSpace = "w+"
+    hidden: tuple[int, ...] = (1024, 1024, 512, 512)  # 5 fully-connected layers in all (paper)
+    residual_coefficient: float = 1.0  # how much of the target code is added back (paper, Appendix 1)
+
+    def __post_init__(self) -> None:
+        if self.num_ws < 1 or self.w_dim < 1 or any(width < 1 for width in self.hidden):
+            raise ValueError("num_ws, w_dim and hidden widths must be positive")
+
+
+class LatentMixer(nn.Module):
+    """Maps source and target codes to a swapped code.
+
+    ``w+``: ``forward(source_ws, target_ws)`` on ``(N, num_ws, w_dim)``.
+    ``w``: the same shapes (rows of a W code are equal; row 0 is mixed and
+    broadcast) or ``(N, w_dim)``. ``z``: ``(N, w_dim)`` z codes.
+    """
+
+    kind = MIXER_KIND
+    name = MIXER_NAME
+
+    def __init__(self, config: MixerConfig | None = None, **options: Any) -> None:
+        super().__init__()
+        self.config = config if config is not None else MixerConfig(**options)
+        cfg = self.config
+        groups = cfg.num_ws if cfg.space == "w+" else 1
+        widths = [2 * cfg.w_dim, *cfg.hidden, cfg.w_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            # nn.Linear's default initialisation, as in the official mixer.
+            bound = 1 / math.sqrt(fan_in)
+            self.weights.append(nn.Parameter(torch.empty(groups, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(groups, 1, fan_out).uniform_(-bound, bound)))
+
+    @property
+    def groups(self) -> int:
+        """Independent MLPs: one per W+ row, or one shared."""
+        return self.weights[0].shape[0]
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def mlp(self, x: Tensor) -> Tensor:
+        """The fully-connected stack on ``(groups, N, 2·w_dim)`` -> ``(groups, N, w_dim)``."""
+        last = len(self.weights) - 1
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(bias, x, weight)
+            if index < last:
+                x = F.silu(x)
+        return x
+
+    def forward(self, source: Tensor, target: Tensor) -> Tensor:
+        if source.shape != target.shape:
+            raise IncompatibleLatentError(
+                f"source codes {tuple(source.shape)} and target codes {tuple(target.shape)} differ in shape"
+            )
+        cfg = self.config
+        if cfg.space == "w+":
+            self._check_rows(source)
+            pairs = torch.cat([source, target], dim=2).transpose(0, 1)  # (num_ws, N, 2·w_dim)
+            return self.mlp(pairs).transpose(0, 1) + cfg.residual_coefficient * target
+        if source.ndim == 3:  # W codes given as W+ rows: mix row 0, broadcast back
+            self._check_rows(source)
+            return self.forward(source[:, 0], target[:, 0])[:, None].expand_as(target)
+        if source.ndim != 2 or source.shape[1] != cfg.w_dim:
+            raise IncompatibleLatentError(
+                f"a {cfg.space}-space mixer takes (N, {cfg.w_dim}) codes, got {tuple(source.shape)}"
+            )
+        pairs = torch.cat([source, target], dim=1)[None]  # (1, N, 2·w_dim)
+        return self.mlp(pairs)[0] + cfg.residual_coefficient * target
+
+    def _check_rows(self, codes: Tensor) -> None:
+        cfg = self.config
+        if codes.ndim != 3 or tuple(codes.shape[1:]) != (cfg.num_ws, cfg.w_dim):
+            raise IncompatibleLatentError(
+                f"this mixer takes codes of shape (N, {cfg.num_ws}, {cfg.w_dim}), got {tuple(codes.shape)}",
+                hint="use a mixer trained for this generator",
+            )
+
+    def check_generator(self, generator: Any) -> None:
+        """Raise `IncompatibleLatentError` unless the generator's codes fit this mixer."""
+        cfg = self.config
+        width = generator.z_dim if cfg.space == "z" else generator.w_dim
+        if (generator.num_ws, width) != (cfg.num_ws, cfg.w_dim):
+            raise IncompatibleLatentError(
+                f"this mixer was trained for {cfg.num_ws}×{cfg.w_dim} codes, but generator {generator.name!r} "
+                f"uses {generator.num_ws}×{width}",
+                hint="train a mixer for this generator (lswap train) or load the matching one",
+            )
+
+
+def build_mixer(config: MixerConfig | dict[str, Any]) -> LatentMixer:
+    """A freshly initialised mixer from a config or its plain-data form."""
+    if isinstance(config, dict):
+        from .config import from_mapping
+
+        config = from_mapping(MixerConfig, config)
+    return LatentMixer(config)
+
+
+def mixer_for(generator: Any, **options: Any) -> LatentMixer:
+    """A mixer sized for ``generator`` (its ``num_ws`` and ``w_dim``, or ``z_dim`` for the z space)."""
+    space = options.get("space", "w+")
+    width = generator.z_dim if space == "z" else generator.w_dim
+    return build_mixer({"num_ws": generator.num_ws, "w_dim": width, **options})
+
+
+def save_mixer(mixer: LatentMixer, path: str | Path, provenance: dict[str, str] | None = None) -> Path:
+    """Export a mixer as safetensors with its config in the metadata."""
+    from .checkpoints import save_component
+
+    return save_component(mixer, path, provenance=provenance)
+
+
+def load_mixer(path: str | Path, *, device: str | torch.device | None = None) -> LatentMixer:
+    """Load a mixer export (``lswap train`` writes one; ``lswap convert`` imports the official checkpoint)."""
+    from .checkpoints import load_state_strict, read_export
+
+    export = read_export(path)
+    if export.kind != MIXER_KIND:
+        raise CheckpointError(
+            f"{path} holds a {export.kind} {export.name!r}, not a latent mixer",
+            hint="pass the mixer.safetensors a training run wrote",
+        )
+    mixer = build_mixer(export.config)
+    load_state_strict(mixer, export.tensors, source=str(path))
+    mixer.eval()
+    return mixer.to(device) if device is not None else mixer

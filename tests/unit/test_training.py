@@ -1,0 +1,136 @@
+"""The training loop on small real components: outputs, resume, divergence, folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+import torch
+
+from lswap_core.config import load_config
+from lswap_core.errors import CheckpointError, InputError
+from lswap_core.mixer import load_mixer
+from lswap_core.plugins import register_plugin
+from lswap_core.training import Trainer, TrainingError, read_metrics, sample_pairs, train
+from tests.support import ToysPlugin
+
+TOY_CONFIG = """
+kind: train
+generator: {name: toy}
+embedder: {name: toy-embedder}
+shape_model: {name: toy-shape}
+mixer: {hidden: [16, 16]}
+sampling: {noise_mode: const}
+optim: {lr: 0.001}
+train: {steps: 6, batch_size: 4, log_every: 1, validate_every: 3, sample_every: 3, checkpoint_every: 3, validation_pairs: 2}
+"""
+
+
+@pytest.fixture(autouse=True)
+def toys():
+    register_plugin(ToysPlugin(), "toys")
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "toy.yaml"
+    path.write_text(TOY_CONFIG)
+    return path
+
+
+def train_losses(folder):
+    return [(r["step"], r["total"], r["id"], r["lp"], r["shape"]) for r in read_metrics(folder / "metrics.jsonl") if r["split"] == "train"]
+
+
+def test_a_run_writes_every_output(tmp_path, config_file):
+    out = tmp_path / "run"
+    result = train(load_config(config_file, kind="train"), out)
+    assert result.export == out / "mixer.safetensors" and load_mixer(result.export).config.num_ws == 3
+    assert load_config(out / "config.yaml").train.steps == 6
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in records if r["split"] == "val"] == [3, 6]
+    assert all(set(r) >= {"total", "id", "lp", "shape"} for r in records)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step-0000003.png", "step-0000006.png"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000003.pt", "step-0000006.pt"]
+
+
+def test_the_mixer_learns(tmp_path, config_file):
+    config = load_config(config_file, ["train.steps=40", "train.checkpoint_every=40"], kind="train")
+    train(config, tmp_path / "run")
+    losses = [total for _, total, *_ in train_losses(tmp_path / "run")]
+    assert sum(losses[-5:]) < sum(losses[:5])
+
+
+def test_resuming_reproduces_an_uninterrupted_run(tmp_path, config_file):
+    straight = tmp_path / "straight"
+    train(load_config(config_file, kind="train"), straight)
+    split = tmp_path / "split"
+    train(load_config(config_file, ["train.steps=3"], kind="train"), split)
+    resumed = load_config(split / "config.yaml", ["train.steps=6"], kind="train")
+    train(resumed, split, resume=True)
+    assert train_losses(split) == train_losses(straight)
+    a, b = load_mixer(straight / "mixer.safetensors"), load_mixer(split / "mixer.safetensors")
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key])
+
+
+def test_resume_refuses_changed_architecture(tmp_path, config_file):
+    out = tmp_path / "run"
+    train(load_config(config_file, ["train.steps=3"], kind="train"), out)
+    changed = load_config(config_file, ["mixer.hidden=[8]"], kind="train")
+    with pytest.raises(CheckpointError, match="different settings: mixer.hidden"):
+        Trainer(changed, out, resume=True)
+
+
+def test_a_folder_holding_a_run_is_refused(tmp_path, config_file):
+    out = tmp_path / "run"
+    train(load_config(config_file, ["train.steps=3"], kind="train"), out)
+    with pytest.raises(InputError, match="already holds a training run.*--resume"):
+        Trainer(load_config(config_file, kind="train"), out)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_a_read_only_folder_is_refused_before_training(tmp_path, config_file):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    with pytest.raises(InputError, match="cannot write"):
+        Trainer(load_config(config_file, kind="train"), locked / "run")
+
+
+def test_a_missing_parent_on_a_read_only_filesystem_is_refused(tmp_path, config_file, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(tmp_path), "mkdir", refuse)
+    with pytest.raises(InputError, match="cannot write .*Permission denied"):
+        Trainer(load_config(config_file, kind="train"), tmp_path / "run")
+
+
+def test_non_finite_losses_stop_training_and_keep_the_last_good_state(tmp_path, config_file, monkeypatch):
+    from tests.support import ToyGenerator
+
+    original = ToyGenerator.synthesis
+    calls = {"n": 0}
+
+    def poisoned(self, ws, **kwargs):
+        calls["n"] += 1
+        images = original(self, ws, **kwargs)
+        # Three renders per step plus three for validation after step 3: call 21 is step 6's swap.
+        return images * float("nan") if calls["n"] > 20 and ws.requires_grad else images
+
+    monkeypatch.setattr(ToyGenerator, "synthesis", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match=r"loss id, shape became non-finite at step 6; .*step-0000003.pt"):
+        train(load_config(config_file, kind="train"), out)
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-0000003.pt"]
+    assert not (out / "mixer.safetensors").exists()
+
+
+def test_pairs_are_identical_with_the_given_probability():
+    source, target = sample_pairs(8, 4000, 0.125, torch.Generator().manual_seed(0))
+    same = (source == target).all(dim=1).float().mean().item()
+    assert abs(same - 0.125) < 0.02
