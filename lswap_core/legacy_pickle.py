@@ -103,6 +103,22 @@ class ModuleRecord:
         self.state = dict(state) if isinstance(state, Mapping) else {"state": state}
 
 
+class OpaqueObject:
+    """An object of a class the file names but lswap does not import (a config object...).
+
+    Calling or building it records the arguments and state as data; nothing runs.
+    """
+
+    qualified_name: ClassVar[str] = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
 class AttributeDict(dict):
     """Stand-in for dict subclasses with attribute access (``EasyDict``, ``AttributeDict``)."""
 
@@ -118,14 +134,16 @@ class Namespace(AttributeDict):
         super().__init__(**kwargs)
 
 
-_record_classes: dict[str, type[ModuleRecord]] = {}
+_record_classes: dict[tuple[type, str], type] = {}
 
 
-def _record_class(qualified_name: str) -> type[ModuleRecord]:
-    if qualified_name not in _record_classes:
+def _record_class(qualified_name: str, base: type = ModuleRecord) -> type:
+    """A stand-in class named after ``qualified_name`` (one per name, so pickles' memo stays consistent)."""
+    key = (base, qualified_name)
+    if key not in _record_classes:
         short = qualified_name.rsplit(".", 1)[-1]
-        _record_classes[qualified_name] = type(short, (ModuleRecord,), {"qualified_name": qualified_name})
-    return _record_classes[qualified_name]
+        _record_classes[key] = type(short, (base,), {"qualified_name": qualified_name})
+    return _record_classes[key]
 
 
 # -- the allow-list ----------------------------------------------------------------------
@@ -223,6 +241,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         key and dtype to the flat tensor holding it.
     :param extra: more ``(module, name) -> replacement`` pairs; replacements
         must build inert data.
+    :param opaque_modules: module prefixes (``omegaconf``...) whose names all
+        become `OpaqueObject` stand-ins, for checkpoints that pickle config
+        objects beside their tensors.
     """
 
     def __init__(
@@ -232,11 +253,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         source: str,
         storages: Callable[[str, torch.dtype], torch.Tensor] | None = None,
         extra: Mapping[tuple[str, str], Any] | None = None,
+        opaque_modules: tuple[str, ...] = (),
     ) -> None:
         super().__init__(stream)
         self._source = source
         self._storages = storages
         self._allowed = {**_base_allow_list(), **(extra or {})}
+        self._opaque_modules = opaque_modules
 
     def find_class(self, module: str, name: str) -> Any:
         module = _PYTHON2_MODULES.get(module, module)  # protocol 0-2 pickles use Python 2 names
@@ -249,6 +272,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _record_class(f"{module}.{name}")
         if module == "torch" and name in STORAGE_DTYPES:
             return STORAGE_DTYPES[name]
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in self._opaque_modules):
+            return _record_class(f"{module}.{name}", OpaqueObject)
         raise UnsafePickleError(
             f"{self._source} refers to {module}.{name}, which lswap will not load",
             hint="only tensors and plain data are read from checkpoints; export the weights as a state dict",
@@ -266,7 +291,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def _inert_reconstructor(cls: Any, base: Any, state: Any) -> Any:
     """``copyreg._reconstructor`` (protocol 0 and 1 objects), limited to the inert classes above."""
-    if isinstance(cls, type) and issubclass(cls, (AttributeDict, ModuleRecord, collections.OrderedDict)):
+    if isinstance(cls, type) and issubclass(cls, (AttributeDict, ModuleRecord, OpaqueObject, collections.OrderedDict)):
         return cls.__new__(cls)
     raise UnsafePickleError(f"refusing to reconstruct {cls!r}")
 
@@ -274,11 +299,17 @@ def _inert_reconstructor(cls: Any, base: Any, state: Any) -> Any:
 # -- files --------------------------------------------------------------------------------
 
 
-def load_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | None = None) -> Any:
+def load_checkpoint(
+    path: str | Path,
+    *,
+    extra: Mapping[tuple[str, str], Any] | None = None,
+    opaque_modules: tuple[str, ...] = (),
+) -> Any:
     """Read a pickle-based checkpoint without executing any code from it.
 
     Handles ``torch.save`` zip archives, legacy ``torch.save`` files and
-    plain pickles (NVlabs network pickles).
+    plain pickles (NVlabs network pickles). See `RestrictedUnpickler` for
+    ``extra`` and ``opaque_modules``.
 
     :raises UnsafePickleError: when the file names a callable off the allow-list.
     :raises CheckpointError: when the file is missing, truncated or not a pickle.
@@ -288,13 +319,13 @@ def load_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | 
         raise CheckpointError(f"checkpoint {path} does not exist", hint="check the path")
     try:
         if zipfile.is_zipfile(path):
-            return _load_zip(path, extra)
+            return _load_zip(path, extra, opaque_modules)
         with open(path, "rb") as handle:
             head = handle.read(64)
             handle.seek(0)
             if _is_legacy_torch_save(head):
                 return torch.load(handle, map_location="cpu", weights_only=True)
-            return RestrictedUnpickler(handle, source=str(path), extra=extra).load()
+            return RestrictedUnpickler(handle, source=str(path), extra=extra, opaque_modules=opaque_modules).load()
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
@@ -307,7 +338,7 @@ def _is_legacy_torch_save(head: bytes) -> bool:
     return head[:2] == b"\x80\x02" and head[2:3] == b"\x8a" and head[4:14] == b"\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
-def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None) -> Any:
+def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None, opaque_modules: tuple[str, ...]) -> Any:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         pickles = [name for name in names if name.endswith("/data.pkl") or name == "data.pkl"]
@@ -326,7 +357,9 @@ def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None) -> Any:
             return cache[key]
 
         with archive.open(pickles[0]) as stream:
-            return RestrictedUnpickler(io.BufferedReader(stream), source=str(path), storages=storage, extra=extra).load()
+            return RestrictedUnpickler(
+                io.BufferedReader(stream), source=str(path), storages=storage, extra=extra, opaque_modules=opaque_modules
+            ).load()
 
 
 # -- walking loaded objects ------------------------------------------------------------------
@@ -343,6 +376,16 @@ def module_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tens
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
             yield from module_tensors(child, f"{prefix}{name}.")
+
+
+def zip_pickle_bytes(path: str | Path) -> bytes | None:
+    """The ``data.pkl`` of a ``torch.save`` zip archive (for cheap format sniffing), else ``None``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [name for name in archive.namelist() if name.endswith("data.pkl")]
+            return archive.read(names[0]) if names else None
+    except (zipfile.BadZipFile, OSError):
+        return None
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -98,3 +98,55 @@ def write_nvlabs_pickle(path: Path, payload: Mapping[str, Any], protocol: int = 
         with open(path, "wb") as handle:
             Pickler(handle, protocol=protocol).dump(dict(payload))
     return path
+
+
+class OmegaConfLike:
+    """Pickles as an ``omegaconf.dictconfig.DictConfig`` holding ``content`` (nodes as ``AnyNode``)."""
+
+    def __init__(self, content: Mapping[str, Any]) -> None:
+        self.content = dict(content)
+
+
+@contextlib.contextmanager
+def _omegaconf_stand_ins() -> Iterator[dict[str, type]]:
+    names = ["omegaconf", "omegaconf.dictconfig", "omegaconf.nodes"]
+    saved = {name: sys.modules.get(name) for name in names}
+    dictconfig, nodes = types.ModuleType("omegaconf.dictconfig"), types.ModuleType("omegaconf.nodes")
+    DictConfig = type("DictConfig", (), {"__module__": "omegaconf.dictconfig", "__qualname__": "DictConfig"})
+    AnyNode = type("AnyNode", (), {"__module__": "omegaconf.nodes", "__qualname__": "AnyNode"})
+    dictconfig.DictConfig, nodes.AnyNode = DictConfig, AnyNode
+    sys.modules.update({"omegaconf": types.ModuleType("omegaconf"), "omegaconf.dictconfig": dictconfig, "omegaconf.nodes": nodes})
+    try:
+        yield {"DictConfig": DictConfig, "AnyNode": AnyNode}
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def write_lightning_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor], hp: Mapping[str, Any]) -> Path:
+    """A PyTorch Lightning checkpoint as ``torch.save`` writes it, ``hp`` as an OmegaConf config."""
+    with _omegaconf_stand_ins() as stand_ins:
+
+        def build(value: Any) -> Any:
+            if isinstance(value, Mapping):
+                config = stand_ins["DictConfig"].__new__(stand_ins["DictConfig"])
+                config.__dict__.update({"_content": {k: build(v) for k, v in value.items()}, "_parent": None})
+                return config
+            node = stand_ins["AnyNode"].__new__(stand_ins["AnyNode"])
+            node.__dict__.update({"_val": value, "_parent": None})
+            return node
+
+        torch.save(
+            {
+                "epoch": 3,
+                "global_step": 25000,
+                "pytorch-lightning_version": "1.5.10",
+                "state_dict": dict(state_dict),
+                "hyper_parameters": {"hp": build(hp)},
+            },
+            path,
+        )
+    return path

@@ -1,0 +1,99 @@
+"""The official LatentSwap PyTorch Lightning checkpoint -> a latent-mixer export.
+
+The official module keeps the mixer as ``identity_mixer``: for the W+ space a
+``LatentMixerSep`` with one ``nn.Sequential`` per W+ row
+(``identity_mixer.mixer.{row}.{0,2,4,6,8}.weight|bias``; SiLU at the odd
+indices), for the Z and W spaces one shared ``nn.Sequential``
+(``identity_mixer.{0,2,4,6,8}``). Its ``hyper_parameters`` are an OmegaConf
+config, read here as inert data (``latent_type``, ``residual_coefficient``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lswap_core.errors import CheckpointError
+from lswap_core.interfaces import ConvertedWeights, Converter
+from lswap_core.legacy_pickle import OpaqueObject, load_checkpoint, zip_pickle_bytes
+from lswap_core.mixer import MIXER_KIND, MIXER_NAME
+
+_PER_ROW = re.compile(r"^identity_mixer\.mixer\.(\d+)\.(\d+)\.(weight|bias)$")
+_SHARED = re.compile(r"^identity_mixer\.(\d+)\.(weight|bias)$")
+_SPACES = {"wp": "w+", "w": "w", "z": "z"}
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers and nodes (kept as opaque objects) to plain data, as far as they go."""
+    if isinstance(value, OpaqueObject):
+        state = getattr(value, "state", None)
+        if isinstance(state, dict):
+            if "_content" in state:
+                return _plain(state["_content"])
+            if "_val" in state:
+                return _plain(state["_val"])
+        return None
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+class LatentSwapCheckpointConverter(Converter):
+    """Official LatentSwap Lightning checkpoint (.ckpt) of a trained mixer."""
+
+    name = "latentswap-ckpt"
+    description = "official LatentSwap mixer checkpoint (.ckpt)"
+
+    @classmethod
+    def sniff(cls, path: Path) -> bool:
+        data = zip_pickle_bytes(path)
+        return data is not None and b"identity_mixer." in data
+
+    def convert(self, path: Path) -> ConvertedWeights:
+        checkpoint = load_checkpoint(path, opaque_modules=("omegaconf", "pytorch_lightning", "lightning"))
+        state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path} has no state_dict", hint="pass the .ckpt file the official training wrote")
+        hp = _plain((checkpoint.get("hyper_parameters") or {}).get("hp")) or {}
+        per_row = {m.groups(): v for k, v in state.items() if (m := _PER_ROW.match(k))}
+        shared = {m.groups(): v for k, v in state.items() if (m := _SHARED.match(k))}
+        if per_row:
+            rows = sorted({int(row) for row, _, _ in per_row})
+            indices = sorted({int(index) for _, index, _ in per_row})
+            weights = [torch.stack([per_row[(str(r), str(i), "weight")] for r in rows]) for i in indices]
+            biases = [torch.stack([per_row[(str(r), str(i), "bias")] for r in rows]) for i in indices]
+            space = "w+"
+        elif shared:
+            indices = sorted({int(index) for index, _ in shared})
+            weights = [shared[(str(i), "weight")][None] for i in indices]
+            biases = [shared[(str(i), "bias")][None] for i in indices]
+            space = _SPACES.get(str(hp.get("latent_type")), "w")
+        else:
+            raise CheckpointError(f"{path} holds no identity_mixer weights", hint="it is not a LatentSwap checkpoint")
+        if indices != list(range(0, 2 * len(indices), 2)):
+            raise CheckpointError(f"{path}: mixer layers at indices {indices}, expected Linear layers at 0, 2, 4...")
+        w_dim = weights[-1].shape[1]
+        residual = ((hp.get("identity_mixer") or {}).get("residual_coefficient")) if space == "w+" else None
+        size = int(((hp.get("style_gan") or {}).get("args") or {}).get("size") or 1024)
+        config = {
+            # A shared (z or w) mixer drives every row of the generator it was trained with.
+            "num_ws": len(rows) if space == "w+" else 2 * int(math.log2(size)) - 2,
+            "w_dim": int(w_dim),
+            "space": space,
+            "hidden": [int(w.shape[1]) for w in weights[:-1]],
+            "residual_coefficient": float(residual) if residual is not None else 1.0,
+        }
+        tensors: dict[str, torch.Tensor] = {}
+        for k, (weight, bias) in enumerate(zip(weights, biases)):
+            tensors[f"weights.{k}"] = weight.transpose(1, 2).contiguous().float()  # Linear (out, in) -> ours (in, out)
+            tensors[f"biases.{k}"] = bias[:, None, :].contiguous().float()
+        provenance = {"format": "LatentSwap Lightning checkpoint", "latent_type": space}
+        if "global_step" in checkpoint:
+            provenance["global_step"] = str(checkpoint["global_step"])
+        return ConvertedWeights(MIXER_KIND, MIXER_NAME, config, tensors, provenance)
