@@ -365,13 +365,15 @@ class Trainer:
     def losses(self, z_source: Tensor, z_target: Tensor, noise_mode: NoiseMode, model: nn.Module) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Loss terms for a batch of pairs, and the images (for grids)."""
         space, generator = self.space, self.generator
-        with self._autocast():
-            with torch.no_grad():
-                source, target = space.encode(generator, z_source), space.encode(generator, z_target)
+        # Codes and the mixer stay in float32; autocast covers the networks that render and judge images.
+        with torch.no_grad():
+            source, target = space.encode(generator, z_source), space.encode(generator, z_target)
+            with self._autocast():
                 source_images = space.render(generator, source, noise_mode)
                 target_images = space.render(generator, target, noise_mode)
                 source_embeddings = self.embedder.embed(source_images).float()
-            swap = model(source, target)
+        swap = model(source, target)
+        with self._autocast():
             swap_images = space.render(generator, swap, noise_mode)
             terms = self.loss(
                 source_images=source_images,

@@ -134,3 +134,20 @@ def test_pairs_are_identical_with_the_given_probability():
     source, target = sample_pairs(8, 4000, 0.125, torch.Generator().manual_seed(0))
     same = (source == target).all(dim=1).float().mean().item()
     assert abs(same - 0.125) < 0.02
+
+
+def test_bf16_autocast_trains(tmp_path, config_file):
+    config = load_config(config_file, ["train.precision=bf16", "train.steps=2"], kind="train")
+    result = train(config, tmp_path / "run")
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.final_metrics.values())
+
+
+def test_z_and_w_spaces_train(tmp_path, config_file):
+    for space in ("z", "w"):
+        result = train(load_config(config_file, [f"mixer.space={space}", "train.steps=2"], kind="train"), tmp_path / space)
+        assert load_mixer(result.export).config.space == space
+
+
+def test_training_without_the_shape_loss(tmp_path, config_file):
+    train(load_config(config_file, ["loss.shape=0", "train.steps=2"], kind="train"), tmp_path / "run")
+    assert "shape" not in read_metrics(tmp_path / "run" / "metrics.jsonl")[0]

@@ -1,0 +1,83 @@
+"""``lswap bench mixer``: the stacked latent mixer against the official per-row layout."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def _official_layout(num_ws: int, w_dim: int) -> object:
+    """The baseline: one nn.Sequential per W+ row, looped over with concatenation (official LatentMixerSep)."""
+    import torch
+    from torch import nn
+
+    class PerRowMixer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mixer = nn.ModuleList(
+                nn.Sequential(
+                    nn.Linear(2 * w_dim, 1024), nn.SiLU(), nn.Linear(1024, 1024), nn.SiLU(),
+                    nn.Linear(1024, 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, w_dim),
+                )
+                for _ in range(num_ws)
+            )
+
+        def forward(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            rows = [m(torch.cat((source[:, i], target[:, i]), dim=1)) for i, m in enumerate(self.mixer)]
+            return torch.stack(rows, dim=1) + target
+
+    return PerRowMixer()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("mixer")
+    def mixer_benchmark(
+        batches: Annotated[str, typer.Option(help="Batch sizes, comma separated.")] = "8,32",
+        num_ws: Annotated[int, typer.Option(help="W+ rows (18 for a 1024² StyleGAN2).")] = 18,
+        repeats: Annotated[int, typer.Option(help="Timed runs per cell (median reported).")] = 5,
+        threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: all cores).")] = None,
+        device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    ) -> None:
+        """Forward and training-step timings of the mixer beside the official per-row layout."""
+        import torch
+
+        from lswap_core.devices import resolve_device
+        from lswap_core.mixer import LatentMixer, MixerConfig
+
+        from .common import print_table, set_threads, time_ms
+
+        torch_device = resolve_device(device)
+        used = set_threads(threads)
+        torch.manual_seed(0)
+        ours = LatentMixer(MixerConfig(num_ws=num_ws, w_dim=512)).to(torch_device)
+        baseline = _official_layout(num_ws, 512).to(torch_device)  # type: ignore[attr-defined]
+        rows = []
+        for batch in [int(b) for b in batches.split(",")]:
+            source = torch.randn(batch, num_ws, 512, device=torch_device)
+            target = torch.randn(batch, num_ws, 512, device=torch_device)
+            for label, step in _patterns(source, target):
+                base = time_ms(lambda: step(baseline), repeats=repeats, warmup=2, device=torch_device)
+                mine = time_ms(lambda: step(ours), repeats=repeats, warmup=2, device=torch_device)
+                rows.append((batch, label, base, mine, base / mine))
+        print_table(
+            f"latent mixer, {num_ws} rows × 512, {torch_device}, {used} threads (median of {repeats})",
+            ["batch", "pass", "official layout ms", "lswap ms", "speed-up"],
+            rows,
+        )
+
+
+def _patterns(source: object, target: object) -> list[tuple[str, object]]:
+    """The passes measured, as the trainer runs them (gradients set to None between steps)."""
+    import torch
+
+    def forward(module: torch.nn.Module) -> None:
+        with torch.no_grad():
+            module(source, target)
+
+    def forward_backward(module: torch.nn.Module) -> None:
+        for parameter in module.parameters():
+            parameter.grad = None
+        module(source, target).square().mean().backward()
+
+    return [("forward", forward), ("forward+backward", forward_backward)]
