@@ -11,6 +11,7 @@ from ..errors import LswapError
 from ..version import __version__
 from . import bench as bench_commands
 from . import config as config_commands
+from . import faces as face_commands
 from . import plugins as plugin_commands
 from .convert import convert_command
 from .output import debug_mode, report_error
@@ -78,6 +79,7 @@ app.add_typer(plugin_commands.app, name="plugins")
 app.add_typer(config_commands.app, name="config")
 app.command("convert")(convert_command)
 app.add_typer(bench_commands.app, name="bench")
+app.add_typer(face_commands.app, name="faces")
 
 
 def main() -> None:

@@ -92,7 +92,8 @@ def _manifests_in(folder: Path) -> list[Path]:
 
 
 def analyzer_config(nets: list[str]) -> dict[str, Any]:
-    """The face analyzer config for a set of held nets: the fastest detector, the full landmark net."""
+    """The face analyzer config for a set of held nets: SSD (face-api's default) over the tiny
+    detector, the full landmark net over the tiny one."""
     ordered = [name for name in ANALYZER_NETS if name in nets]
     return {
         "nets": ordered,

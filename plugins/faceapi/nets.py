@@ -91,7 +91,7 @@ NETS: dict[str, NetSpec] = {
                 "age_gender_model-weights_manifest.json", _age_gender, "analyzer"),
     )
 }
-DETECTORS = ("tiny_face_detector", "ssd_mobilenetv1")
+DETECTORS = ("ssd_mobilenetv1", "tiny_face_detector")  # preference order: face-api's default first
 LANDMARK_NETS = ("face_landmark_68", "face_landmark_68_tiny")
 ANALYZER_NETS = tuple(name for name, spec in NETS.items() if spec.role == "analyzer")
 
