@@ -158,7 +158,7 @@ class Predictor(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.weights = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1) * 0.01)
+        self.weights = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1) * (2 / in_channels) ** 0.5)
         self.biases = nn.Parameter(torch.zeros(out_channels))
 
     def forward(self, x: Tensor) -> Tensor:
