@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import ConvParams, SeparableConvParams
-from .ops import leaky_relu, max_pool_same, network_input, pad_same, to_face_api_pixels
+from .ops import conv2d_same, leaky_relu, max_pool_same, network_input, to_face_api_pixels
 
 # src/tinyFaceDetector/const.ts
 TINY_ANCHORS = ((1.603231, 2.094468), (6.041143, 7.080126), (2.882459, 3.518061), (4.266906, 5.178857), (9.041765, 10.66308))
@@ -122,8 +122,7 @@ class PointwiseConv(nn.Module):
         self.convolution_bn_offset = nn.Parameter(torch.zeros(out_channels))
 
     def forward(self, x: Tensor, stride: int = 1) -> Tensor:
-        x = F.conv2d(pad_same(x, self.weights.shape[-1], stride), self.weights, self.convolution_bn_offset, stride=stride)
-        return x.clamp(0, 6)
+        return conv2d_same(x, self.weights, self.convolution_bn_offset, stride).clamp(0, 6)
 
 
 class BatchNorm(nn.Module):
@@ -149,7 +148,7 @@ class DepthwiseConv(nn.Module):
         self.BatchNorm = BatchNorm(channels)
 
     def forward(self, x: Tensor, stride: int) -> Tensor:
-        x = F.conv2d(pad_same(x, 3, stride), self.depthwise_weights, stride=stride, groups=x.shape[1])
+        x = conv2d_same(x, self.depthwise_weights, stride=stride, groups=x.shape[1])
         return self.BatchNorm(x).clamp(0, 6)
 
 

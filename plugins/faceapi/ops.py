@@ -41,7 +41,11 @@ def pad_same(x: Tensor, kernel: int, stride: int, value: float = 0.0) -> Tensor:
 
 def conv2d_same(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, groups: int = 1) -> Tensor:
     """``tf.conv2d(x, w, stride, 'same')`` (+ bias); ``weight`` is ``(out, in / groups, k, k)``."""
-    return F.conv2d(pad_same(x, weight.shape[-1], stride), weight, bias, stride=stride, groups=groups)
+    top, bottom = same_padding(x.shape[-2], weight.shape[-1], stride)
+    left, right = same_padding(x.shape[-1], weight.shape[-1], stride)
+    if top == bottom and left == right:  # symmetric: let the convolution pad (no copy)
+        return F.conv2d(x, weight, bias, stride=stride, padding=(top, left), groups=groups)
+    return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, stride=stride, groups=groups)
 
 
 def separable_conv_same(x: Tensor, depthwise: Tensor, pointwise: Tensor, bias: Tensor, stride: int = 1) -> Tensor:
@@ -127,6 +131,10 @@ def network_input(crop: Tensor, size: int, centered: bool) -> Tensor:
 
 
 def to_face_api_pixels(images: Tensor, mean_rgb: tuple[float, float, float] = FACE_MEAN_RGB) -> Tensor:
-    """``[-1, 1]`` images to face-api's normalisation: ``(pixel - mean) / 255`` with pixels in 0..255."""
+    """``[-1, 1]`` images to face-api's normalisation: ``(pixel - mean) / 255`` with pixels in 0..255.
+
+    The result is channels-last: the nets' depthwise and 1×1 convolutions run
+    about a quarter faster on CPU that way (``lswap bench faces``).
+    """
     mean = torch.tensor(mean_rgb, dtype=images.dtype, device=images.device)[None, :, None, None]
-    return ((images + 1) * 127.5 - mean) / 255
+    return (((images + 1) * 127.5 - mean) / 255).contiguous(memory_format=torch.channels_last)
