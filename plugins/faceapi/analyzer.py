@@ -26,7 +26,7 @@ from lswap_core.imaging import crop_fraction
 from lswap_core.interfaces import DetectedFace, FaceAnalyzer
 
 from .face_nets import INPUT_SIZE, AgeGender, face_crops
-from .nets import ANALYZER_NETS, DETECTORS, LANDMARK_NETS, NETS
+from .nets import ANALYZER_NETS, NETS
 
 # The crop face-api takes for expressions and age/gender (landmark box + 20 %, squared) from an
 # FFHQ-aligned face, as fractions: measured on the test photos' faces re-detected after alignment

@@ -198,7 +198,7 @@ class MobilenetV1(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Final features (1024 ch, 1/32) and conv 11's (512 ch, 1/16)."""
-        x = getattr(self, "Conv2d_0_pointwise")(x, stride=2)
+        x = self.Conv2d_0_pointwise(x, stride=2)
         conv11 = x
         for index in range(1, 14):
             stride = 2 if index in MOBILENET_STRIDED else 1
