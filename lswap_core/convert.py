@@ -19,7 +19,7 @@ def find_converter(source: Path, format: str | None = None) -> Converter:
     registry = get_registry("converter")
     if format is not None:
         return registry.get(format).cls()
-    matches = [entry for entry in registry.entries() if entry.cls.sniff(source)]
+    matches = [entry for entry in registry.entries() if _sniffs(entry.cls, source)]
     if not matches:
         known = ", ".join(f"{e.name} ({e.description})" for e in registry.entries()) or "none installed"
         raise InputError(f"no converter recognises {source}", hint=f"formats: {known}")
@@ -27,6 +27,13 @@ def find_converter(source: Path, format: str | None = None) -> Converter:
         names = ", ".join(entry.name for entry in matches)
         raise InputError(f"several converters recognise {source}: {names}", hint="choose one with --format")
     return matches[0].cls()
+
+
+def _sniffs(cls: type[Converter], source: Path) -> bool:
+    try:
+        return bool(cls.sniff(source))
+    except OSError:  # a converter that expects a file, shown a folder
+        return False
 
 
 def validate(result: ConvertedWeights, source: Path) -> None:
@@ -48,24 +55,23 @@ def validate(result: ConvertedWeights, source: Path) -> None:
 def convert(source: str | Path, output: str | Path, *, format: str | None = None) -> Path:
     """Convert an official checkpoint to an export; nothing is written unless it loads.
 
-    :param source: the official file (``.pkl``, ``.pt``, weight manifest...).
+    :param source: the official file (``.pkl``, ``.pt``, weight manifest...), or a
+        folder of files for converters that take one (a TF.js ``model/`` folder).
     :param output: the ``.safetensors`` file to write.
     :param format: a converter name; by default the one that recognises the file.
     """
     source, output = Path(source), Path(output)
-    if not source.is_file():
+    if not source.exists():
         raise InputError(f"{source} does not exist", hint="check the path")
     if output.suffix != ".safetensors":
         raise InputError(f"output {output} must end in .safetensors")
     converter = find_converter(source, format)
     result = converter.convert(source)
     validate(result, source)
-    provenance = {
-        "source_file": source.name,
-        "source_sha256": sha256_of(source),
-        "converter": converter.name,
-        **result.provenance,
-    }
+    provenance = {"source_file": source.name, "converter": converter.name}
+    if source.is_file():
+        provenance["source_sha256"] = sha256_of(source)
+    provenance.update(result.provenance)
     return save_export(
         output, kind=result.kind, name=result.name, config=result.config, tensors=result.tensors, provenance=provenance
     )

@@ -30,6 +30,14 @@ class InputError(LswapError):
     """A file, image or argument given by the user cannot be used."""
 
 
+class NoFaceError(InputError):
+    """An image where a face was expected shows none."""
+
+
+class SeveralFacesError(InputError):
+    """An image shows several faces where one was expected and none was chosen."""
+
+
 class PluginLoadError(LswapError):
     """A plugin failed to import or to register its components."""
 

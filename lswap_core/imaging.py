@@ -1,14 +1,19 @@
-"""Image tensor helpers shared by face networks and commands."""
+"""Image tensor helpers shared by face networks and commands, and image files in and out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .errors import InputError
 from .interfaces import ImageConvention
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+TRANSPARENT_BACKGROUND = (255, 255, 255)  # transparent pixels are shown over white, as a browser shows them
 
 
 def crop_fraction(images: Tensor, box: tuple[float, float, float, float]) -> Tensor:
@@ -61,16 +66,82 @@ def image_grid(rows: list[list[Tensor]], padding: int = 2) -> Tensor:
     return grid
 
 
-def save_png(image: Tensor, path: str | Path) -> Path:
-    """Write one ``(3, H, W)`` image in ``[-1, 1]`` as a PNG, atomically."""
+def load_image(path: str | Path) -> Tensor:
+    """Read an image file as one ``(3, H, W)`` RGB float tensor in ``[-1, 1]``.
+
+    Whatever the file holds becomes plain RGB instead of an error: grayscale
+    (8- and 16-bit), palette, CMYK, images with an alpha channel (composited
+    over white), 16-bit and floating-point images (rescaled), and photos whose
+    EXIF orientation says they are rotated (turned upright).
+
+    :raises InputError: the path is missing, a folder, or not a readable image.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image {path} does not exist" if not path.exists() else f"{path} is a folder, not an image")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = _upright(opened, ImageOps)
+            pixels = _rgb_pixels(image)
+    except UnidentifiedImageError:
+        raise InputError(f"{path} is not an image file lswap can read", hint=f"use one of {', '.join(IMAGE_SUFFIXES)}") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path} is too large to open safely ({exc})", hint="resize it first") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"{path} is truncated or corrupt ({exc})", hint="re-export the image") from None
+    tensor = torch.from_numpy(pixels).permute(2, 0, 1).float()
+    return tensor / 127.5 - 1
+
+
+def _upright(image, image_ops):  # type: ignore[no-untyped-def]
+    """Apply the EXIF orientation; an unreadable EXIF block leaves the image as stored."""
+    try:
+        return image_ops.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+        return image
+
+
+def _rgb_pixels(image) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``(H, W, 3)`` uint8 RGB pixels of any PIL image mode."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        values = np.asarray(image, dtype=np.float64)
+        if mode == "F":
+            top = 1.0 if values.size and values.max() <= 1.0 else 255.0
+        else:  # PIL keeps 16-bit samples in I / I;16 modes
+            top = 65535.0
+        gray = np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "P" and "transparency" in image.info:
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*TRANSPARENT_BACKGROUND, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def save_image(path: str | Path, image: Tensor) -> Path:
+    """Write one ``(3, H, W)`` image in ``[-1, 1]`` atomically; the format follows the suffix."""
     from PIL import Image
 
     from .checkpoints import atomic_path
 
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"cannot tell the image format of {path}", hint=f"end it in one of {', '.join(IMAGE_SUFFIXES)}")
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected one image (3, H, W), got {tuple(image.shape)}")
     pixels = to_uint8(image[None])[0].numpy()
+    file_format = Image.registered_extensions()[path.suffix.lower()]
     with atomic_path(path) as temp:
-        Image.fromarray(pixels).save(temp, format="PNG")
-    return Path(path)
+        Image.fromarray(pixels).save(temp, format=file_format)
+    return path
 
 
 def save_labelled_grid(rows: list[list[Tensor]], labels: list[str], path: str | Path, padding: int = 2) -> Path:

@@ -40,7 +40,7 @@ from .checkpoints import (
 from .config import CONFIG_KINDS, dump_config, from_mapping, to_data
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, InputError, LswapError
-from .imaging import image_grid, save_png
+from .imaging import image_grid, save_image
 from .interfaces import Generator, IdentityEmbedder, NoiseMode, ShapeModel
 from .latents import LatentSpace
 from .losses import LatentSwapLoss, LossWeights
@@ -477,7 +477,7 @@ class Trainer:
         if log:
             self._log({"step": step, "split": "val", **metrics})
         if grid:
-            save_png(comparison_grid(images, limit=8), self.folder.samples / f"step-{step:07d}.png")
+            save_image(self.folder.samples / f"step-{step:07d}.png", comparison_grid(images, limit=8))
 
     def _log(self, record: dict[str, Any]) -> None:
         if not self.dist.is_main:

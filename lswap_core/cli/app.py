@@ -12,6 +12,7 @@ from ..version import __version__
 from . import analyze as analyze_commands
 from . import bench as bench_commands
 from . import config as config_commands
+from . import faces as face_commands
 from . import plugins as plugin_commands
 from .convert import convert_command
 from .demo import demo_command
@@ -86,6 +87,7 @@ app.command("swap")(swap_command)
 app.add_typer(analyze_commands.app, name="analyze")
 app.command("convert")(convert_command)
 app.add_typer(bench_commands.app, name="bench")
+app.add_typer(face_commands.app, name="faces")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from .output import stdout_console
 
 
 def convert_command(
-    source: Annotated[Path, typer.Argument(help="Official checkpoint: .pkl, .pt, .ckpt, weight manifest...", show_default=False)],
+    source: Annotated[Path, typer.Argument(help="Official checkpoint: .pkl, .pt, .ckpt, weight manifest, or a model folder.", show_default=False)],
     output: Annotated[Path, typer.Argument(help="The .safetensors export to write.", show_default=False)],
     format: Annotated[
         str | None, typer.Option("--format", "-f", help="Converter name; detected from the file by default.")

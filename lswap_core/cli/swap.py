@@ -41,7 +41,7 @@ def swap_command(
     """Swap the identity of a generated source face into a generated target face."""
     from ..devices import resolve_device
     from ..errors import InputError
-    from ..imaging import save_labelled_grid, save_png
+    from ..imaging import save_image, save_labelled_grid
     from ..latents import LatentSpace, z_from_seeds
     from ..layers import parse_groups
     from ..mixer import load_mixer
@@ -65,5 +65,5 @@ def swap_command(
     if grid:
         save_labelled_grid([[result.source_images[0], result.target_images[0], result.swap_images[0]]], ["source", "target", "swap"], out)
     else:
-        save_png(result.swap_images[0], out)
+        save_image(out, result.swap_images[0])
     stdout_console().print(f"wrote {out}")
