@@ -11,7 +11,10 @@ reads such files without importing or executing anything the file names:
 - NVlabs persistent objects become inert `PersistentObject` records holding
   the class name, constructor arguments and state; the stored source is
   never executed (only its hash is kept);
-- ``torch.nn`` module objects become inert `ModuleRecord` records;
+- ``torch.nn`` module objects become inert `ModuleRecord` records, and so do
+  the configuration objects PyTorch Lightning stores beside the weights
+  (OmegaConf containers in ``hyper_parameters``, callback classes used as
+  keys of ``callbacks`` by Lightning < 1.5);
 - a converter may map a few more names to inert data (``argparse.Namespace``);
 - any other global, such as ``os.system``, stops loading with
   `UnsafePickleError` before anything is called.
@@ -88,7 +91,8 @@ class PersistentObject:
 
 
 class ModuleRecord:
-    """An instance of a ``torch.nn`` class, kept as data (its ``__dict__`` in `state`).
+    """An instance of a ``torch.nn`` class (or of an allow-listed configuration
+    class), kept as data (its ``__dict__`` in `state`).
 
     Each pickled class gets its own subclass, whose ``qualified_name`` says
     which class the file named.
@@ -210,6 +214,50 @@ def _base_allow_list() -> dict[tuple[str, str], Any]:
     }
     allowed.update({("torch", name): getattr(torch, name) for name in _TORCH_DTYPES})
     allowed.update(_numpy_globals())
+    allowed.update(_lightning_globals())
+    return allowed
+
+
+# Plain-data classes that PyTorch Lightning checkpoints name: OmegaConf containers in
+# ``hyper_parameters`` and, before Lightning 1.5, callback classes as keys of ``callbacks``.
+_LIGHTNING_RECORDS = (
+    "omegaconf.dictconfig.DictConfig",
+    "omegaconf.listconfig.ListConfig",
+    "omegaconf.base.ContainerMetadata",
+    "omegaconf.base.Metadata",
+    "omegaconf.nodes.AnyNode",
+    "omegaconf.nodes.StringNode",
+    "omegaconf.nodes.IntegerNode",
+    "omegaconf.nodes.FloatNode",
+    "omegaconf.nodes.BooleanNode",
+    "omegaconf.nodes.BytesNode",
+    "omegaconf.nodes.PathNode",
+    "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint",
+    "pytorch_lightning.callbacks.early_stopping.EarlyStopping",
+    "pytorch_lightning.callbacks.lr_monitor.LearningRateMonitor",
+)
+
+
+def _lightning_globals() -> dict[tuple[str, str], Any]:
+    allowed: dict[tuple[str, str], Any] = {}
+    for qualified_name in _LIGHTNING_RECORDS:
+        module, _, name = qualified_name.rpartition(".")
+        allowed[(module, name)] = _record_class(qualified_name)
+    # Types OmegaConf metadata refers to (never called with file data beyond building plain values).
+    allowed.update(
+        {
+            ("typing", "Any"): Any,
+            ("builtins", "dict"): dict,
+            ("builtins", "list"): list,
+            ("builtins", "tuple"): tuple,
+            ("builtins", "str"): str,
+            ("builtins", "int"): int,
+            ("builtins", "long"): int,  # Python 2 name, as protocol-2 pickles spell it
+            ("builtins", "float"): float,
+            ("builtins", "bool"): bool,
+            ("collections", "defaultdict"): collections.defaultdict,
+        }
+    )
     return allowed
 
 
@@ -307,7 +355,27 @@ def _is_legacy_torch_save(head: bytes) -> bool:
     return head[:2] == b"\x80\x02" and head[2:3] == b"\x8a" and head[4:14] == b"\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
-def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None) -> Any:
+def peek_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | None = None) -> Any:
+    """Like `load_checkpoint`, but tensors of ``torch.save`` zip archives come back as
+    ``meta`` tensors (shape and dtype, no data), so that only the archive's pickle is read.
+
+    For recognising a format cheaply (`Converter.sniff`). Other formats are read in full.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist", hint="check the path")
+    if not zipfile.is_zipfile(path):
+        return load_checkpoint(path, extra=extra)
+    try:
+        return _load_zip(path, extra, meta=True)
+    except CheckpointError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is truncated or not a checkpoint ({reason})", hint="re-download it") from None
+
+
+def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None, *, meta: bool = False) -> Any:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         pickles = [name for name in names if name.endswith("/data.pkl") or name == "data.pkl"]
@@ -320,6 +388,9 @@ def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None) -> Any:
         cache: dict[str, torch.Tensor] = {}
 
         def storage(key: str, dtype: torch.dtype) -> torch.Tensor:
+            if meta:
+                numel = archive.getinfo(f"{prefix}data/{key}").file_size // dtype.itemsize
+                return torch.empty(numel, dtype=dtype, device="meta")
             if key not in cache:
                 raw = bytearray(archive.read(f"{prefix}data/{key}"))
                 cache[key] = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)

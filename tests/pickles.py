@@ -98,3 +98,80 @@ def write_nvlabs_pickle(path: Path, payload: Mapping[str, Any], protocol: int = 
         with open(path, "wb") as handle:
             Pickler(handle, protocol=protocol).dump(dict(payload))
     return path
+
+
+# -- PyTorch Lightning checkpoints ------------------------------------------------------------
+
+_LIGHTNING_CLASSES = {
+    "omegaconf.dictconfig": ("DictConfig",),
+    "omegaconf.listconfig": ("ListConfig",),
+    "omegaconf.base": ("ContainerMetadata", "Metadata"),
+    "omegaconf.nodes": ("AnyNode",),
+    "pytorch_lightning.callbacks.model_checkpoint": ("ModelCheckpoint",),
+}
+
+
+@contextlib.contextmanager
+def _lightning_stand_ins() -> Iterator[dict[str, type]]:
+    """Short-lived modules with classes named like OmegaConf's and Lightning's (plain data holders)."""
+    created: dict[str, type] = {}
+    saved = {}
+    for module_name, class_names in _LIGHTNING_CLASSES.items():
+        parts = module_name.split(".")
+        for depth in range(1, len(parts) + 1):
+            name = ".".join(parts[:depth])
+            if name not in saved:
+                saved[name] = sys.modules.get(name)
+                sys.modules[name] = types.ModuleType(name)
+        module = sys.modules[module_name]
+        for class_name in class_names:
+            cls = type(class_name, (), {"__module__": module_name, "__qualname__": class_name})
+            setattr(module, class_name, cls)
+            created[class_name] = cls
+    try:
+        yield created
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def _instance(cls: type, **state: Any) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+def write_lightning_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor], hyper_parameters: Mapping[str, Any]) -> Path:
+    """Write a checkpoint laid out as PyTorch Lightning 1.x saves one: the module's ``state_dict``,
+    optimizer state, OmegaConf ``hyper_parameters``, and callback state keyed by the callback class."""
+    with _lightning_stand_ins() as cls:
+
+        def metadata(object_type: type) -> Any:
+            return _instance(cls["ContainerMetadata"], ref_type=Any, object_type=object_type, optional=True, key=None,
+                             flags={}, key_type=Any, element_type=Any)
+
+        def node(value: Any) -> Any:
+            if isinstance(value, Mapping):
+                return _instance(cls["DictConfig"], _metadata=metadata(dict), _parent=None,
+                                 _content={key: node(item) for key, item in value.items()})
+            if isinstance(value, list):
+                return _instance(cls["ListConfig"], _metadata=metadata(list), _parent=None, _content=[node(v) for v in value])
+            return _instance(cls["AnyNode"], _val=value, _metadata=_instance(cls["Metadata"], ref_type=Any, object_type=None,
+                                                                               optional=True, key=None, flags={}))
+
+        checkpoint = {
+            "epoch": 5,
+            "global_step": 109999,
+            "pytorch-lightning_version": "1.4.9",
+            "state_dict": dict(state_dict),
+            "callbacks": {cls["ModelCheckpoint"]: {"best_model_score": torch.tensor(0.5), "dirpath": "/checkpoints"}},
+            "optimizer_states": [{"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": [{"lr": 1e-4, "params": [0]}]}],
+            "lr_schedulers": [],
+            "hparams_name": "hp",
+            "hyper_parameters": node(dict(hyper_parameters)),
+        }
+        torch.save(checkpoint, path)
+    return path

@@ -12,6 +12,7 @@ from ..version import __version__
 from . import bench as bench_commands
 from . import config as config_commands
 from . import plugins as plugin_commands
+from . import weights as weights_commands
 from .convert import convert_command
 from .output import debug_mode, report_error
 from .plugin_commands import commands_from_plugins
@@ -78,6 +79,7 @@ app.add_typer(plugin_commands.app, name="plugins")
 app.add_typer(config_commands.app, name="config")
 app.command("convert")(convert_command)
 app.add_typer(bench_commands.app, name="bench")
+app.add_typer(weights_commands.app, name="weights")
 
 
 def main() -> None:
