@@ -30,7 +30,7 @@ from lswap_core.imaging import ensure_rgb, resize
 from lswap_core.interfaces import IdentityEmbedder, ImageConvention
 from lswap_plugins.backbones.face_templates import (
     ARCFACE_FIVE_POINTS_112,
-    FFHQ_FIVE_POINTS,
+    ffhq_five_points,
     similarity_transform,
     warp_affine,
 )
@@ -90,7 +90,7 @@ class ArcFaceEmbedder(IdentityEmbedder):
         else:
             self.net = IResNet(cfg.stage_blocks, cfg.width, cfg.embedding_dim, INPUT_SIZE)
         # Output pixels of the arcface warp, from a ARCFACE_WORK_SIZE² image (FFHQ template -> insightface template).
-        self._arcface_matrix = similarity_transform(FFHQ_FIVE_POINTS * ARCFACE_WORK_SIZE, ARCFACE_FIVE_POINTS_112)
+        self._arcface_matrix = similarity_transform(ffhq_five_points(ARCFACE_WORK_SIZE, ARCFACE_WORK_SIZE), ARCFACE_FIVE_POINTS_112)
 
     @property
     def embedding_dim(self) -> int:
@@ -103,8 +103,8 @@ class ArcFaceEmbedder(IdentityEmbedder):
         else:  # the (nearly axis-aligned) box the warp reads, as fractions of the image
             inverse = np.linalg.inv(np.vstack([self._arcface_matrix, [0, 0, 1]]))
             corners = inverse @ np.array([[0, INPUT_SIZE, 0, INPUT_SIZE], [0, 0, INPUT_SIZE, INPUT_SIZE], [1, 1, 1, 1]])
-            (left, top), (right, bottom) = corners[:2].min(1) / ARCFACE_WORK_SIZE, corners[:2].max(1) / ARCFACE_WORK_SIZE
-        return ImageConvention(size=(INPUT_SIZE, INPUT_SIZE), crop=(left, top, right, bottom))
+            (left, top), (right, bottom) = (corners[:2].min(1) + 0.5) / ARCFACE_WORK_SIZE, (corners[:2].max(1) + 0.5) / ARCFACE_WORK_SIZE
+        return ImageConvention(size=(INPUT_SIZE, INPUT_SIZE), crop=(float(left), float(top), float(right), float(bottom)))
 
     def preprocess(self, images: Tensor) -> Tensor:
         """``(N, 3, H, W)`` aligned faces in ``[-1, 1]`` -> the ``(N, 3, 112, 112)`` crops the network sees."""

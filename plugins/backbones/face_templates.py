@@ -13,8 +13,8 @@ from torch import Tensor
 
 # Where FFHQ alignment puts the five points in a 512x512 image: the template
 # face restoration tools use for FFHQ-aligned faces (facexlib,
-# utils/face_restoration_helper.py). Fractions of the image side.
-FFHQ_FIVE_POINTS = np.array(
+# utils/face_restoration_helper.py); pixel coordinates, pixel centres at integers.
+FFHQ_FIVE_POINTS_512 = np.array(
     [
         [192.98138, 239.94708],
         [318.90277, 240.19360],
@@ -22,7 +22,7 @@ FFHQ_FIVE_POINTS = np.array(
         [201.26117, 371.41043],
         [313.08905, 371.15118],
     ]
-) / 512.0
+)
 
 # insightface's 112x112 ArcFace alignment template (face_align.py ``arcface_dst``), in pixels.
 ARCFACE_FIVE_POINTS_112 = np.array(
@@ -34,6 +34,12 @@ ARCFACE_FIVE_POINTS_112 = np.array(
         [70.7299, 92.2041],
     ]
 )
+
+
+def ffhq_five_points(width: int, height: int) -> np.ndarray:
+    """`FFHQ_FIVE_POINTS_512` in pixels of a ``width`` x ``height`` FFHQ-aligned image, ``(5, 2)``."""
+    size = np.array([width, height]) / 512.0
+    return (FFHQ_FIVE_POINTS_512 + 0.5) * size - 0.5  # scale about pixel edges, not centres
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -45,8 +45,8 @@ def load_state_dict(path: Path, key: str | None, what: str) -> dict[str, torch.T
     tensors = tensor_mapping(checkpoint, key)
     if tensors is None:
         found = ", ".join(map(str, list(checkpoint)[:8])) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
-        where = f"a state dict under {key!r}" if key else "a state dict"
-        raise CheckpointError(f"{path} holds no {where} ({found}); it is not {what}", hint="pass the official file")
+        where = f"state dict under {key!r}" if key else "state dict"
+        raise CheckpointError(f"{path} holds no {where} (it has {found}), so it is not {what}", hint="pass the official file")
     return {name: tensor.detach().clone().float() if tensor.is_floating_point() else tensor.clone() for name, tensor in tensors.items()}
 
 

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from lswap_core.errors import InputError
 from lswap_core.imaging import ensure_rgb, resize
 from lswap_core.interfaces import ImageConvention, ShapeCoefficients, ShapeModel
-from lswap_plugins.backbones.face_templates import FFHQ_FIVE_POINTS
+from lswap_plugins.backbones.face_templates import ffhq_five_points
 from lswap_plugins.backbones.resnet import RESNET50_LAYERS, ResNet
 
 from .crop import TARGET_SIZE, crop_window, five_point_crop
@@ -129,7 +129,7 @@ class Deep3DFaceShapeModel(ShapeModel):
         # The crop the FFHQ template gives, as fractions of any (square) aligned image.
         self._require_face_model()
         side = 1024
-        height, width, top, left = crop_window(side, side, FFHQ_FIVE_POINTS * side, self.alignment_reference.double().numpy())
+        height, width, top, left = crop_window(side, side, ffhq_five_points(side, side), self.alignment_reference.double().numpy())
         box = (left / width, top / height, (left + TARGET_SIZE) / width, (top + TARGET_SIZE) / height)
         return ImageConvention(size=size, crop=box, value_range=(0.0, 1.0))
 
@@ -149,7 +149,7 @@ class Deep3DFaceShapeModel(ShapeModel):
         reference = self.alignment_reference.double().cpu().numpy()
         if five_points is None:
             height, width = images.shape[-2:]
-            points = FFHQ_FIVE_POINTS * np.array([width, height])
+            points = ffhq_five_points(width, height)
         else:
             if five_points.shape != (images.shape[0], 5, 2):
                 raise InputError(f"five_points must be (N, 5, 2) for {images.shape[0]} images, got {tuple(five_points.shape)}")
