@@ -75,8 +75,10 @@ def list_command(
         typer.echo(json.dumps({"home": str(home()), "assets": assets}, indent=2))
         return
     table = Table(title=f"pretrained assets (cache: {home()})", title_justify="left")
-    for column in ("asset", "what", "source", "licence", "status"):
+    table.add_column("asset", no_wrap=True)
+    for column in ("what", "source", "licence"):
         table.add_column(column, overflow="fold")
+    table.add_column("status", no_wrap=True)
     colours = {"ready": "green", "fetched": "green", "incomplete": "yellow", "missing": "dim"}
     for asset in assets:
         status = asset["status"]
@@ -129,8 +131,10 @@ def verify_command(
         typer.echo(json.dumps([check.__dict__ | {"ok": check.ok} for check in checks], indent=2))
     else:
         table = Table(title="verified files", title_justify="left")
-        for column in ("asset", "file", "result", "detail"):
-            table.add_column(column, overflow="fold")
+        table.add_column("asset", no_wrap=True)
+        table.add_column("file", overflow="fold")
+        table.add_column("result", no_wrap=True)
+        table.add_column("detail", overflow="fold")
         labels = {
             "published": "[green]matches published hash[/]",
             "recorded": "[green]matches recorded hash[/]",
