@@ -47,7 +47,7 @@ def ensure_rgb(images: Tensor) -> Tensor:
         )
     if images.shape[1] == 1:
         return images.expand(-1, 3, -1, -1)
-    return images[:, :3]
+    return images if images.shape[1] == 3 else images[:, :3]
 
 
 def to_convention(images: Tensor, convention: ImageConvention, *, antialias: bool | None = None) -> Tensor:

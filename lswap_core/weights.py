@@ -27,32 +27,25 @@ import contextlib
 import dataclasses
 import datetime
 import fnmatch
-import hashlib
-import http.client
 import importlib
 import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
+from .downloads import download_resumable, npm_pack, npm_tarball_url, package_member
 from .errors import CheckpointError, DownloadError, InputError, LswapError
-from .version import __version__
 
 HOME_ENV = "LSWAP_HOME"
 DEFAULT_HOME = "~/.cache/lswap"
 RECORD_FILE = "recorded-sha256.json"
 ASSET_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _CHUNK = 1 << 20
-_TIMEOUT_S = 60
 
 
 # -- declarations ----------------------------------------------------------------------
@@ -284,14 +277,6 @@ def expected_hash(asset: Asset, file: AssetFile) -> tuple[str | None, str]:
     return (recorded, "recorded") if recorded else (None, "none")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclasses.dataclass
 class AssetState:
     """What of an asset is in the cache (presence only; `verify` checks content).
@@ -334,11 +319,12 @@ def _verified_landing(asset: Asset, file: AssetFile, destination: Path) -> Itera
     A file without a known hash gets its hash recorded.
     """
     from .checkpoints import atomic_path
+    from .legacy_pickle import sha256_of
 
     expected, origin = expected_hash(asset, file)
     with atomic_path(destination) as temp:
         yield temp
-        digest = _sha256(temp)
+        digest = sha256_of(temp)
         if expected is not None and digest != expected:
             raise _mismatch(asset, file, digest, expected, origin)
     if expected is None:
@@ -353,53 +339,15 @@ def _mismatch(asset: Asset, file: AssetFile, digest: str, expected: str, origin:
 
 
 def download(url: str, destination: Path, *, asset: Asset, file: AssetFile) -> Path:
-    """Download ``url`` to ``destination``, resuming a previous partial download, and verify it.
+    """Download ``url`` to ``destination`` (resuming a partial download) and verify it.
 
-    The bytes collect in ``destination.part`` (kept when the connection
-    drops, so the next call asks the server for the rest with an HTTP
-    ``Range``); the complete file is hashed and renamed into place only if it
-    matches the expected hash. A mismatch deletes the partial file.
+    The bytes collect in ``destination.part``, kept when the connection
+    drops so that the next fetch resumes; the complete file is renamed into
+    place only if its hash checks out, and a mismatch deletes it.
     """
-    from .progress import progress_bar
-
     part = destination.with_name(destination.name + ".part")
-    offset = part.stat().st_size if part.is_file() else 0
-    headers = {"User-Agent": f"lswap/{__version__}"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=_TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and offset:  # nothing left to send: the partial file is complete
-            response = None
-        else:
-            raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}", hint=_retry_hint(asset)) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"cannot reach {url}: {reason}", hint=_retry_hint(asset)) from None
-    if response is not None:
-        with response:
-            mode = "ab"
-            if response.status == 200:  # the server ignored the range: start over
-                offset, mode = 0, "wb"
-            elif response.status == 206 and not _content_range_starts_at(response, offset):
-                raise DownloadError(f"{url} answered a resumed download with the wrong byte range", hint=_retry_hint(asset))
-            length = response.headers.get("Content-Length")
-            total = offset + int(length) if length and length.isdigit() else None
-            with open(part, mode) as handle, progress_bar(total, f"{asset.name}/{file.name}", completed=offset) as bar:
-                try:
-                    _copy_stream(response, handle, bar.advance)
-                except (OSError, http.client.HTTPException, socket.timeout) as exc:
-                    handle.flush()
-                    raise DownloadError(
-                        f"download of {file.name} broke off at {part.stat().st_size} bytes ({type(exc).__name__})",
-                        hint=_retry_hint(asset, resume=True),
-                    ) from None
-            received = part.stat().st_size
-            if total is not None and received < total:
-                raise DownloadError(
-                    f"download of {file.name} stopped at {received} of {total} bytes", hint=_retry_hint(asset, resume=True)
-                )
+    hint = f"run `lswap weights fetch {asset.name}` again"
+    download_resumable(url, part, label=f"{asset.name}/{file.name}", retry_hint=hint)
     try:
         with _verified_landing(asset, file, destination) as temp:
             os.replace(part, temp)
@@ -407,51 +355,6 @@ def download(url: str, destination: Path, *, asset: Asset, file: AssetFile) -> P
         part.unlink(missing_ok=True)
         raise
     return destination
-
-
-def _content_range_starts_at(response: http.client.HTTPResponse, offset: int) -> bool:
-    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-    return bool(match) and int(match.group(1)) == offset
-
-
-def _copy_stream(source: IO[bytes], target: IO[bytes], advance: Callable[[int], None]) -> None:
-    while block := source.read(_CHUNK):
-        target.write(block)
-        advance(len(block))
-
-
-def _retry_hint(asset: Asset, *, resume: bool = False) -> str:
-    action = "resume" if resume else "try again"
-    return f"run `lswap weights fetch {asset.name}` again to {action}"
-
-
-# -- npm packages --------------------------------------------------------------------------
-
-
-def npm_tarball_url(spec: str) -> str:
-    """The registry address of an npm package tarball: ``@scope/name@1.0`` -> ``https://registry.npmjs.org/@scope/name/-/name-1.0.tgz``."""
-    package, _, version = spec.rpartition("@")
-    if not package or not version:
-        raise ValueError(f"npm spec {spec!r} must name a version: name@1.2.3")
-    base = package.rsplit("/", 1)[-1]
-    return f"https://registry.npmjs.org/{package}/-/{base}-{version}.tgz"
-
-
-def npm_pack(spec: str, folder: Path) -> Path:
-    """Run ``npm pack SPEC`` in ``folder`` and return the tarball it wrote."""
-    npm = shutil.which("npm")
-    tarball_hint = f"or download {npm_tarball_url(spec)} and pass it with --from"
-    if npm is None:
-        raise DownloadError(f"fetching {spec} needs npm, which is not installed", hint=f"install Node.js and npm, {tarball_hint}")
-    try:
-        result = subprocess.run([npm, "pack", spec], cwd=folder, capture_output=True, text=True, timeout=900, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DownloadError(f"`npm pack {spec}` did not run: {exc}", hint=tarball_hint) from None
-    tarballs = sorted(folder.glob("*.tgz"))
-    if result.returncode != 0 or len(tarballs) != 1:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        raise DownloadError(f"`npm pack {spec}` failed: {lines[-1] if lines else 'no tarball written'}", hint=tarball_hint)
-    return tarballs[0]
 
 
 def unpack_npm_files(tarball: Path, asset: Asset, files: list[AssetFile]) -> None:
@@ -464,25 +367,14 @@ def unpack_npm_files(tarball: Path, asset: Asset, files: list[AssetFile]) -> Non
     with archive:
         for file in files:
             assert file.member is not None
-            member = _tar_member(archive, file.member)
-            if member is None:
+            source = package_member(archive, file.member)
+            if source is None:
                 raise DownloadError(
                     f"{tarball.name} has no {file.member}; it is not {asset.npm}",
                     hint=f"use the tarball of `npm pack {asset.npm}`",
                 )
-            source = archive.extractfile(member)
-            assert source is not None
             with source, _verified_landing(asset, file, folder / file.name) as temp, open(temp, "wb") as target:
                 shutil.copyfileobj(source, target, _CHUNK)
-
-
-def _tar_member(archive: tarfile.TarFile, member: str) -> tarfile.TarInfo | None:
-    # npm tarballs put the package under "package/"; only regular files are read, never links.
-    for name in (f"package/{member}", member):
-        with contextlib.suppress(KeyError):
-            info = archive.getmember(name)
-            return info if info.isfile() else None
-    return None
 
 
 # -- fetching ------------------------------------------------------------------------------
@@ -524,7 +416,8 @@ def fetch(name: str, *, source: str | Path | None = None, _seen: tuple[str, ...]
     if npm_files:
         assert asset.npm is not None
         with tempfile.TemporaryDirectory(prefix="lswap-npm-") as work:
-            unpack_npm_files(npm_pack(asset.npm, Path(work)), asset, npm_files)
+            fallback = f"or download {npm_tarball_url(asset.npm)} and pass it with --from"
+            unpack_npm_files(npm_pack(asset.npm, Path(work), fallback_hint=fallback), asset, npm_files)
         fetched += [file.name for file in npm_files]
     for file in missing:
         if file.source == "download":
@@ -585,9 +478,11 @@ def _place_from(asset: Asset, source: Path, missing: list[AssetFile]) -> list[st
 
 def _verify_present(asset: Asset, file: AssetFile) -> str:
     """Hash a cached file; raise on a mismatch, record the hash when none is known. Returns the check made."""
+    from .legacy_pickle import sha256_of
+
     path = asset_folder(asset.name) / file.name
     expected, origin = expected_hash(asset, file)
-    digest = _sha256(path)
+    digest = sha256_of(path)
     if expected is None:
         _record_hash(asset, file, digest)
         return "recorded-now"

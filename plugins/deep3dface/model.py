@@ -31,7 +31,6 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -129,7 +128,7 @@ class Deep3DFaceShapeModel(ShapeModel):
         # The crop the FFHQ template gives, as fractions of any (square) aligned image.
         self._require_face_model()
         side = 1024
-        height, width, top, left = crop_window(side, side, ffhq_five_points(side, side), self.alignment_reference.double().numpy())
+        height, width, top, left = crop_window(side, side, ffhq_five_points(side, side), self.alignment_reference.double().cpu().numpy())
         box = (left / width, top / height, (left + TARGET_SIZE) / width, (top + TARGET_SIZE) / height)
         return ImageConvention(size=size, crop=box, value_range=(0.0, 1.0))
 

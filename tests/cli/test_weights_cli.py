@@ -80,3 +80,10 @@ def test_unknown_assets_suggest_the_closest():
 def test_verify_with_nothing_cached():
     result = runner.invoke(app, ["weights", "verify"])
     assert result.exit_code == 0 and "no cached assets" in result.stdout
+
+
+def test_plugins_list_shows_the_assets_each_plugin_declares():
+    result = runner.invoke(app, ["plugins", "list", "--json"])
+    plugins = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
+    assert plugins["deep3dface"]["assets"] == ["bfm", "deep3dface"]
+    assert "faceapi" in plugins["assets-catalog"]["assets"]

@@ -17,6 +17,7 @@ import lswap_core
 from lswap_core import hookimpl
 from lswap_core.errors import CheckpointError, DownloadError, DuplicateComponentError, InputError, UnknownComponentError
 from lswap_core.plugins import register_plugin
+from lswap_core.downloads import npm_tarball_url
 from lswap_core.weights import (
     Asset,
     AssetFile,
@@ -25,7 +26,6 @@ from lswap_core.weights import (
     fetch,
     get_asset,
     list_assets,
-    npm_tarball_url,
     recorded_hashes,
     resolve_weights,
     verify,
