@@ -15,8 +15,8 @@ import typer
 
 NETWORKS = {
     "smoothswap": ("embedder", "smoothswap", {}),
-    "arcface-ir-se50": ("embedder", "arcface", {"backbone": "ir_se50"}),
-    "arcface-iresnet100": ("embedder", "arcface", {"backbone": "iresnet100"}),
+    "ir-se50": ("embedder", "arcface", {"backbone": "ir_se50"}),
+    "iresnet100": ("embedder", "arcface", {"backbone": "iresnet100"}),
     "deep3dface": ("shape_model", "deep3dface", {"crop": "resize"}),
 }
 

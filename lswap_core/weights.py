@@ -402,8 +402,6 @@ def fetch(name: str, *, source: str | Path | None = None, _seen: tuple[str, ...]
     asset = get_asset(name)
     if name in _seen:
         raise DownloadError(f"assets {' -> '.join((*_seen, name))} require each other")
-    for required in asset.requires:
-        fetch(required, _seen=(*_seen, name))
     folder = asset_folder(asset.name)
     folder.mkdir(parents=True, exist_ok=True)
     state = asset_state(asset)
@@ -430,6 +428,8 @@ def fetch(name: str, *, source: str | Path | None = None, _seen: tuple[str, ...]
     for file in already:
         _verify_present(asset, file)
     run_check(asset)
+    for required in asset.requires:  # their files are read by the conversions
+        fetch(required, _seen=(*_seen, name))
     exports, notes = _convert(asset)
     return FetchResult(asset, folder, fetched, exports, notes)
 

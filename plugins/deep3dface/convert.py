@@ -4,7 +4,8 @@
 export also carries the Basel face model's landmark part and the alignment
 reference, so that it is self-contained: the converter reads
 ``BFM_model_front.mat`` and ``similarity_Lm3D_all.mat`` from beside the
-checkpoint, or else from the cache folders of the ``bfm`` and ``deep3dface``
+checkpoint, from the ``BFM`` folder of the Deep3DFaceRecon_pytorch checkout
+it sits in, or else from the cache folders of the ``bfm`` and ``deep3dface``
 assets (``lswap weights fetch``).
 """
 
@@ -27,15 +28,20 @@ _SIGNATURE = ("backbone.conv1.weight", "backbone.layer4.0.conv1.weight", "final_
 
 
 def find_beside_or_cached(checkpoint: Path, file_name: str, asset: str) -> Path:
-    """``file_name`` beside the checkpoint, else in the named asset's cache folder."""
+    """``file_name`` beside the checkpoint, in the BFM folder of a Deep3DFaceRecon_pytorch
+    checkout (``checkpoints/<name>/epoch_20.pth`` beside ``BFM/``), or in the named asset's cache folder."""
     from lswap_core.weights import asset_path
 
-    candidates = [checkpoint.parent / file_name, asset_path(asset, file_name)]
+    cached = asset_path(asset, file_name)
+    candidates = [checkpoint.parent / file_name, cached]
+    parents = checkpoint.resolve().parents
+    if len(parents) > 2:
+        candidates.insert(1, parents[2] / "BFM" / file_name)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise CheckpointError(
-        f"converting {checkpoint.name} needs {file_name}, found neither beside it nor in {candidates[1].parent}",
+        f"converting {checkpoint.name} needs {file_name}, found neither beside it nor in {cached.parent}",
         hint=f"put {file_name} beside {checkpoint.name}, or run `lswap weights fetch {asset}` for where to get it",
     )
 

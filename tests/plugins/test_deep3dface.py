@@ -226,6 +226,18 @@ def test_converter_finds_the_face_model_in_the_cache(tmp_path, face_files, monke
     convert(tmp_path / "epoch_20.pth", tmp_path / "out.safetensors")
 
 
+def test_converter_reads_the_face_model_of_a_deep3dfacerecon_checkout(tmp_path, face_files, monkeypatch):
+    monkeypatch.setenv("LSWAP_HOME", str(tmp_path / "home"))
+    checkout = tmp_path / "Deep3DFaceRecon_pytorch"
+    (checkout / "checkpoints" / "face_recon_feat0.2_augment").mkdir(parents=True)
+    (checkout / "BFM").mkdir()
+    for file in face_files:
+        (checkout / "BFM" / file.name).write_bytes(file.read_bytes())
+    official_checkpoint(checkout / "checkpoints" / "face_recon_feat0.2_augment" / "epoch_20.pth")
+    export = convert(checkout / "checkpoints" / "face_recon_feat0.2_augment" / "epoch_20.pth", tmp_path / "d.safetensors")
+    assert bool(lswap_core.load_shape_model("deep3dface", weights=export).has_face_model)
+
+
 def test_bfm_without_the_needed_fields_is_a_clear_error(tmp_path, face_files):
     model = lswap_core.load_shape_model("deep3dface", **TINY)
     bad = write_bfm(tmp_path / "BFM_model_front.mat", without=("exBase", "keypoints"))

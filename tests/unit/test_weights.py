@@ -245,10 +245,15 @@ def test_from_copies_a_file_under_its_official_name_after_verifying_it(tmp_path,
         fetch("hand", source=tmp_path / "nothing")
 
 
-def test_required_assets_are_fetched_first():
+def test_required_assets_are_fetched_before_converting(tmp_path, home):
     declare(manual_asset(), manual_asset(name="needs-hand", requires=("hand",)))
+    own = tmp_path / "weights.ckpt"
+    own.write_bytes(PAYLOAD)
     with pytest.raises(DownloadError, match="^hand needs weights.ckpt"):
-        fetch("needs-hand")
+        fetch("needs-hand", source=own)
+    assert (home / "assets" / "needs-hand" / "weights.ckpt").is_file()  # its own file landed first
+    fetch("hand", source=own)
+    assert fetch("needs-hand").fetched == []
 
 
 def test_content_checks_run_after_verification(tmp_path, home):
