@@ -35,7 +35,7 @@ def download_resumable(url: str, part: Path, *, label: str, retry_hint: str) -> 
     stay in ``part`` and the `DownloadError` says to run again.
 
     :param label: name shown on the progress bar.
-    :param retry_hint: what to run again, for error messages.
+    :param retry_hint: the command that retries (``run `lswap weights fetch NAME` ``), for error messages.
     :returns: ``part``, complete as far as the server's length tells.
     """
     from .progress import progress_bar
@@ -49,16 +49,16 @@ def download_resumable(url: str, part: Path, *, label: str, retry_hint: str) -> 
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # nothing left to send: the partial file is complete
             return part
-        raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}", hint=f"{retry_hint} to try again") from None
+        raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}", hint=f"{retry_hint} again") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"cannot reach {url}: {reason}", hint=f"{retry_hint} to try again") from None
+        raise DownloadError(f"cannot reach {url}: {reason}", hint=f"{retry_hint} again") from None
     with response:
         mode = "ab"
         if response.status == 200:  # the server ignored the range: start over
             offset, mode = 0, "wb"
         elif response.status == 206 and not _content_range_starts_at(response, offset):
-            raise DownloadError(f"{url} answered a resumed download with the wrong byte range", hint=f"{retry_hint} to try again")
+            raise DownloadError(f"{url} answered a resumed download with the wrong byte range", hint=f"{retry_hint} again")
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
         with open(part, mode) as handle, progress_bar(total, label, completed=offset) as bar:
@@ -68,11 +68,11 @@ def download_resumable(url: str, part: Path, *, label: str, retry_hint: str) -> 
                 handle.flush()
                 raise DownloadError(
                     f"download of {label} broke off at {part.stat().st_size} bytes ({type(exc).__name__})",
-                    hint=f"{retry_hint} to resume",
+                    hint=f"{retry_hint} again to resume",
                 ) from None
     received = part.stat().st_size
     if total is not None and received < total:
-        raise DownloadError(f"download of {label} stopped at {received} of {total} bytes", hint=f"{retry_hint} to resume")
+        raise DownloadError(f"download of {label} stopped at {received} of {total} bytes", hint=f"{retry_hint} again to resume")
     return part
 
 

@@ -346,7 +346,7 @@ def download(url: str, destination: Path, *, asset: Asset, file: AssetFile) -> P
     place only if its hash checks out, and a mismatch deletes it.
     """
     part = destination.with_name(destination.name + ".part")
-    hint = f"run `lswap weights fetch {asset.name}` again"
+    hint = f"run `lswap weights fetch {asset.name}`"
     download_resumable(url, part, label=f"{asset.name}/{file.name}", retry_hint=hint)
     try:
         with _verified_landing(asset, file, destination) as temp:
