@@ -11,7 +11,10 @@ reads such files without importing or executing anything the file names:
 - NVlabs persistent objects become inert `PersistentObject` records holding
   the class name, constructor arguments and state; the stored source is
   never executed (only its hash is kept);
-- ``torch.nn`` module objects become inert `ModuleRecord` records;
+- ``torch.nn`` module objects become inert `ModuleRecord` records, and so do
+  the configuration objects PyTorch Lightning stores beside the weights
+  (OmegaConf containers in ``hyper_parameters``, callback classes used as
+  keys of ``callbacks`` by Lightning < 1.5);
 - a converter may map a few more names to inert data (``argparse.Namespace``);
 - any other global, such as ``os.system``, stops loading with
   `UnsafePickleError` before anything is called.
@@ -88,7 +91,8 @@ class PersistentObject:
 
 
 class ModuleRecord:
-    """An instance of a ``torch.nn`` class, kept as data (its ``__dict__`` in `state`).
+    """An instance of a ``torch.nn`` class (or of an allow-listed configuration
+    class), kept as data (its ``__dict__`` in `state`).
 
     Each pickled class gets its own subclass, whose ``qualified_name`` says
     which class the file named.
@@ -101,22 +105,6 @@ class ModuleRecord:
 
     def __setstate__(self, state: Any) -> None:
         self.state = dict(state) if isinstance(state, Mapping) else {"state": state}
-
-
-class OpaqueObject:
-    """An object of a class the file names but lswap does not import (a config object...).
-
-    Calling or building it records the arguments and state as data; nothing runs.
-    """
-
-    qualified_name: ClassVar[str] = ""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args, self.kwargs = args, kwargs
-        self.state: Any = None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
 
 
 class AttributeDict(dict):
@@ -134,16 +122,14 @@ class Namespace(AttributeDict):
         super().__init__(**kwargs)
 
 
-_record_classes: dict[tuple[type, str], type] = {}
+_record_classes: dict[str, type[ModuleRecord]] = {}
 
 
-def _record_class(qualified_name: str, base: type = ModuleRecord) -> type:
-    """A stand-in class named after ``qualified_name`` (one per name, so pickles' memo stays consistent)."""
-    key = (base, qualified_name)
-    if key not in _record_classes:
+def _record_class(qualified_name: str) -> type[ModuleRecord]:
+    if qualified_name not in _record_classes:
         short = qualified_name.rsplit(".", 1)[-1]
-        _record_classes[key] = type(short, (base,), {"qualified_name": qualified_name})
-    return _record_classes[key]
+        _record_classes[qualified_name] = type(short, (ModuleRecord,), {"qualified_name": qualified_name})
+    return _record_classes[qualified_name]
 
 
 # -- the allow-list ----------------------------------------------------------------------
@@ -228,6 +214,50 @@ def _base_allow_list() -> dict[tuple[str, str], Any]:
     }
     allowed.update({("torch", name): getattr(torch, name) for name in _TORCH_DTYPES})
     allowed.update(_numpy_globals())
+    allowed.update(_lightning_globals())
+    return allowed
+
+
+# Plain-data classes that PyTorch Lightning checkpoints name: OmegaConf containers in
+# ``hyper_parameters`` and, before Lightning 1.5, callback classes as keys of ``callbacks``.
+_LIGHTNING_RECORDS = (
+    "omegaconf.dictconfig.DictConfig",
+    "omegaconf.listconfig.ListConfig",
+    "omegaconf.base.ContainerMetadata",
+    "omegaconf.base.Metadata",
+    "omegaconf.nodes.AnyNode",
+    "omegaconf.nodes.StringNode",
+    "omegaconf.nodes.IntegerNode",
+    "omegaconf.nodes.FloatNode",
+    "omegaconf.nodes.BooleanNode",
+    "omegaconf.nodes.BytesNode",
+    "omegaconf.nodes.PathNode",
+    "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint",
+    "pytorch_lightning.callbacks.early_stopping.EarlyStopping",
+    "pytorch_lightning.callbacks.lr_monitor.LearningRateMonitor",
+)
+
+
+def _lightning_globals() -> dict[tuple[str, str], Any]:
+    allowed: dict[tuple[str, str], Any] = {}
+    for qualified_name in _LIGHTNING_RECORDS:
+        module, _, name = qualified_name.rpartition(".")
+        allowed[(module, name)] = _record_class(qualified_name)
+    # Types OmegaConf metadata refers to (never called with file data beyond building plain values).
+    allowed.update(
+        {
+            ("typing", "Any"): Any,
+            ("builtins", "dict"): dict,
+            ("builtins", "list"): list,
+            ("builtins", "tuple"): tuple,
+            ("builtins", "str"): str,
+            ("builtins", "int"): int,
+            ("builtins", "long"): int,  # Python 2 name, as protocol-2 pickles spell it
+            ("builtins", "float"): float,
+            ("builtins", "bool"): bool,
+            ("collections", "defaultdict"): collections.defaultdict,
+        }
+    )
     return allowed
 
 
@@ -241,9 +271,6 @@ class RestrictedUnpickler(pickle.Unpickler):
         key and dtype to the flat tensor holding it.
     :param extra: more ``(module, name) -> replacement`` pairs; replacements
         must build inert data.
-    :param opaque_modules: module prefixes (``omegaconf``...) whose names all
-        become `OpaqueObject` stand-ins, for checkpoints that pickle config
-        objects beside their tensors.
     """
 
     def __init__(
@@ -253,13 +280,11 @@ class RestrictedUnpickler(pickle.Unpickler):
         source: str,
         storages: Callable[[str, torch.dtype], torch.Tensor] | None = None,
         extra: Mapping[tuple[str, str], Any] | None = None,
-        opaque_modules: tuple[str, ...] = (),
     ) -> None:
         super().__init__(stream)
         self._source = source
         self._storages = storages
         self._allowed = {**_base_allow_list(), **(extra or {})}
-        self._opaque_modules = opaque_modules
 
     def find_class(self, module: str, name: str) -> Any:
         module = _PYTHON2_MODULES.get(module, module)  # protocol 0-2 pickles use Python 2 names
@@ -272,8 +297,6 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _record_class(f"{module}.{name}")
         if module == "torch" and name in STORAGE_DTYPES:
             return STORAGE_DTYPES[name]
-        if any(module == prefix or module.startswith(prefix + ".") for prefix in self._opaque_modules):
-            return _record_class(f"{module}.{name}", OpaqueObject)
         raise UnsafePickleError(
             f"{self._source} refers to {module}.{name}, which lswap will not load",
             hint="only tensors and plain data are read from checkpoints; export the weights as a state dict",
@@ -291,7 +314,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def _inert_reconstructor(cls: Any, base: Any, state: Any) -> Any:
     """``copyreg._reconstructor`` (protocol 0 and 1 objects), limited to the inert classes above."""
-    if isinstance(cls, type) and issubclass(cls, (AttributeDict, ModuleRecord, OpaqueObject, collections.OrderedDict)):
+    if isinstance(cls, type) and issubclass(cls, (AttributeDict, ModuleRecord, collections.OrderedDict)):
         return cls.__new__(cls)
     raise UnsafePickleError(f"refusing to reconstruct {cls!r}")
 
@@ -299,17 +322,11 @@ def _inert_reconstructor(cls: Any, base: Any, state: Any) -> Any:
 # -- files --------------------------------------------------------------------------------
 
 
-def load_checkpoint(
-    path: str | Path,
-    *,
-    extra: Mapping[tuple[str, str], Any] | None = None,
-    opaque_modules: tuple[str, ...] = (),
-) -> Any:
+def load_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | None = None) -> Any:
     """Read a pickle-based checkpoint without executing any code from it.
 
     Handles ``torch.save`` zip archives, legacy ``torch.save`` files and
-    plain pickles (NVlabs network pickles). See `RestrictedUnpickler` for
-    ``extra`` and ``opaque_modules``.
+    plain pickles (NVlabs network pickles).
 
     :raises UnsafePickleError: when the file names a callable off the allow-list.
     :raises CheckpointError: when the file is missing, truncated or not a pickle.
@@ -319,13 +336,13 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint {path} does not exist", hint="check the path")
     try:
         if zipfile.is_zipfile(path):
-            return _load_zip(path, extra, opaque_modules)
+            return _load_zip(path, extra)
         with open(path, "rb") as handle:
             head = handle.read(64)
             handle.seek(0)
             if _is_legacy_torch_save(head):
                 return torch.load(handle, map_location="cpu", weights_only=True)
-            return RestrictedUnpickler(handle, source=str(path), extra=extra, opaque_modules=opaque_modules).load()
+            return RestrictedUnpickler(handle, source=str(path), extra=extra).load()
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
@@ -338,7 +355,27 @@ def _is_legacy_torch_save(head: bytes) -> bool:
     return head[:2] == b"\x80\x02" and head[2:3] == b"\x8a" and head[4:14] == b"\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
-def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None, opaque_modules: tuple[str, ...]) -> Any:
+def peek_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | None = None) -> Any:
+    """Like `load_checkpoint`, but tensors of ``torch.save`` zip archives come back as
+    ``meta`` tensors (shape and dtype, no data), so that only the archive's pickle is read.
+
+    For recognising a format cheaply (`Converter.sniff`). Other formats are read in full.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist", hint="check the path")
+    if not zipfile.is_zipfile(path):
+        return load_checkpoint(path, extra=extra)
+    try:
+        return _load_zip(path, extra, meta=True)
+    except CheckpointError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is truncated or not a checkpoint ({reason})", hint="re-download it") from None
+
+
+def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None, *, meta: bool = False) -> Any:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         pickles = [name for name in names if name.endswith("/data.pkl") or name == "data.pkl"]
@@ -351,15 +388,16 @@ def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None, opaque_mo
         cache: dict[str, torch.Tensor] = {}
 
         def storage(key: str, dtype: torch.dtype) -> torch.Tensor:
+            if meta:
+                numel = archive.getinfo(f"{prefix}data/{key}").file_size // dtype.itemsize
+                return torch.empty(numel, dtype=dtype, device="meta")
             if key not in cache:
                 raw = bytearray(archive.read(f"{prefix}data/{key}"))
                 cache[key] = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
             return cache[key]
 
         with archive.open(pickles[0]) as stream:
-            return RestrictedUnpickler(
-                io.BufferedReader(stream), source=str(path), storages=storage, extra=extra, opaque_modules=opaque_modules
-            ).load()
+            return RestrictedUnpickler(io.BufferedReader(stream), source=str(path), storages=storage, extra=extra).load()
 
 
 # -- walking loaded objects ------------------------------------------------------------------
@@ -376,16 +414,6 @@ def module_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tens
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
             yield from module_tensors(child, f"{prefix}{name}.")
-
-
-def zip_pickle_bytes(path: str | Path) -> bytes | None:
-    """The ``data.pkl`` of a ``torch.save`` zip archive (for cheap format sniffing), else ``None``."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [name for name in archive.namelist() if name.endswith("data.pkl")]
-            return archive.read(names[0]) if names else None
-    except (zipfile.BadZipFile, OSError):
-        return None
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:

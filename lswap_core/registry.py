@@ -247,8 +247,9 @@ def load_component(
     """Build a registered component, from an export's weights or freshly initialised.
 
     :param weights: an lswap safetensors export (``lswap convert`` makes one
-        from an official checkpoint). Its stored config is used; ``config``
-        keywords override single values.
+        from an official checkpoint), or the name of a fetched asset
+        (``lswap weights fetch NAME``), meaning its export of this component.
+        Its stored config is used; ``config`` keywords override single values.
     :param preset: a named config of the component (``"tiny"``); not with ``weights``.
     :param device: where to put the module; CPU by default.
     :param config: config values, checked against the component's ``config_class``.
@@ -265,6 +266,9 @@ def load_component(
                 f"both a preset ({preset!r}) and weights were given for {name!r}",
                 hint="drop the preset: a weights file carries its own architecture",
             )
+        from .weights import resolve_weights
+
+        weights = resolve_weights(weights, kind, name)
         export = read_export(weights)
         if export.kind != kind or export.name != name:
             raise CheckpointError(

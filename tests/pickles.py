@@ -100,24 +100,36 @@ def write_nvlabs_pickle(path: Path, payload: Mapping[str, Any], protocol: int = 
     return path
 
 
-class OmegaConfLike:
-    """Pickles as an ``omegaconf.dictconfig.DictConfig`` holding ``content`` (nodes as ``AnyNode``)."""
+# -- PyTorch Lightning checkpoints ------------------------------------------------------------
 
-    def __init__(self, content: Mapping[str, Any]) -> None:
-        self.content = dict(content)
+_LIGHTNING_CLASSES = {
+    "omegaconf.dictconfig": ("DictConfig",),
+    "omegaconf.listconfig": ("ListConfig",),
+    "omegaconf.base": ("ContainerMetadata", "Metadata"),
+    "omegaconf.nodes": ("AnyNode",),
+    "pytorch_lightning.callbacks.model_checkpoint": ("ModelCheckpoint",),
+}
 
 
 @contextlib.contextmanager
-def _omegaconf_stand_ins() -> Iterator[dict[str, type]]:
-    names = ["omegaconf", "omegaconf.dictconfig", "omegaconf.nodes"]
-    saved = {name: sys.modules.get(name) for name in names}
-    dictconfig, nodes = types.ModuleType("omegaconf.dictconfig"), types.ModuleType("omegaconf.nodes")
-    DictConfig = type("DictConfig", (), {"__module__": "omegaconf.dictconfig", "__qualname__": "DictConfig"})
-    AnyNode = type("AnyNode", (), {"__module__": "omegaconf.nodes", "__qualname__": "AnyNode"})
-    dictconfig.DictConfig, nodes.AnyNode = DictConfig, AnyNode
-    sys.modules.update({"omegaconf": types.ModuleType("omegaconf"), "omegaconf.dictconfig": dictconfig, "omegaconf.nodes": nodes})
+def _lightning_stand_ins() -> Iterator[dict[str, type]]:
+    """Short-lived modules with classes named like OmegaConf's and Lightning's (plain data holders)."""
+    created: dict[str, type] = {}
+    saved = {}
+    for module_name, class_names in _LIGHTNING_CLASSES.items():
+        parts = module_name.split(".")
+        for depth in range(1, len(parts) + 1):
+            name = ".".join(parts[:depth])
+            if name not in saved:
+                saved[name] = sys.modules.get(name)
+                sys.modules[name] = types.ModuleType(name)
+        module = sys.modules[module_name]
+        for class_name in class_names:
+            cls = type(class_name, (), {"__module__": module_name, "__qualname__": class_name})
+            setattr(module, class_name, cls)
+            created[class_name] = cls
     try:
-        yield {"DictConfig": DictConfig, "AnyNode": AnyNode}
+        yield created
     finally:
         for name, module in saved.items():
             if module is None:
@@ -126,27 +138,40 @@ def _omegaconf_stand_ins() -> Iterator[dict[str, type]]:
                 sys.modules[name] = module
 
 
-def write_lightning_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor], hp: Mapping[str, Any]) -> Path:
-    """A PyTorch Lightning checkpoint as ``torch.save`` writes it, ``hp`` as an OmegaConf config."""
-    with _omegaconf_stand_ins() as stand_ins:
+def _instance(cls: type, **state: Any) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
 
-        def build(value: Any) -> Any:
+
+def write_lightning_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor], hyper_parameters: Mapping[str, Any]) -> Path:
+    """Write a checkpoint laid out as PyTorch Lightning 1.x saves one: the module's ``state_dict``,
+    optimizer state, OmegaConf ``hyper_parameters``, and callback state keyed by the callback class."""
+    with _lightning_stand_ins() as cls:
+
+        def metadata(object_type: type) -> Any:
+            return _instance(cls["ContainerMetadata"], ref_type=Any, object_type=object_type, optional=True, key=None,
+                             flags={}, key_type=Any, element_type=Any)
+
+        def node(value: Any) -> Any:
             if isinstance(value, Mapping):
-                config = stand_ins["DictConfig"].__new__(stand_ins["DictConfig"])
-                config.__dict__.update({"_content": {k: build(v) for k, v in value.items()}, "_parent": None})
-                return config
-            node = stand_ins["AnyNode"].__new__(stand_ins["AnyNode"])
-            node.__dict__.update({"_val": value, "_parent": None})
-            return node
+                return _instance(cls["DictConfig"], _metadata=metadata(dict), _parent=None,
+                                 _content={key: node(item) for key, item in value.items()})
+            if isinstance(value, list):
+                return _instance(cls["ListConfig"], _metadata=metadata(list), _parent=None, _content=[node(v) for v in value])
+            return _instance(cls["AnyNode"], _val=value, _metadata=_instance(cls["Metadata"], ref_type=Any, object_type=None,
+                                                                               optional=True, key=None, flags={}))
 
-        torch.save(
-            {
-                "epoch": 3,
-                "global_step": 25000,
-                "pytorch-lightning_version": "1.5.10",
-                "state_dict": dict(state_dict),
-                "hyper_parameters": {"hp": build(hp)},
-            },
-            path,
-        )
+        checkpoint = {
+            "epoch": 5,
+            "global_step": 109999,
+            "pytorch-lightning_version": "1.4.9",
+            "state_dict": dict(state_dict),
+            "callbacks": {cls["ModelCheckpoint"]: {"best_model_score": torch.tensor(0.5), "dirpath": "/checkpoints"}},
+            "optimizer_states": [{"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": [{"lr": 1e-4, "params": [0]}]}],
+            "lr_schedulers": [],
+            "hparams_name": "hp",
+            "hyper_parameters": node(dict(hyper_parameters)),
+        }
+        torch.save(checkpoint, path)
     return path

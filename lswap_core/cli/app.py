@@ -14,6 +14,7 @@ from . import bench as bench_commands
 from . import config as config_commands
 from . import faces as face_commands
 from . import plugins as plugin_commands
+from . import weights as weights_commands
 from .convert import convert_command
 from .demo import demo_command
 from .swap import swap_command
@@ -88,6 +89,7 @@ app.add_typer(analyze_commands.app, name="analyze")
 app.command("convert")(convert_command)
 app.add_typer(bench_commands.app, name="bench")
 app.add_typer(face_commands.app, name="faces")
+app.add_typer(weights_commands.app, name="weights")
 
 
 def main() -> None:

@@ -35,13 +35,22 @@ def _components_by_plugin() -> tuple[dict[str, list[ComponentEntry]], dict[str, 
 
 def plugin_report() -> list[dict[str, Any]]:
     """One dict per plugin: identity, load status, components and commands."""
+    from ..weights import asset_catalog
+
     commands_from_plugins()
     components, conflicts = _components_by_plugin()
+    assets: dict[str, list[str]] = {}
+    declared, _ = asset_catalog()
+    for entry in declared.values():
+        assets.setdefault(entry.plugin, []).append(entry.asset.name)
     host = get_plugin_host()
-    return [_record_dict(record, components.get(record.name, []), conflicts.get(record.name, [])) for record in host.records.values()]
+    return [
+        _record_dict(record, components.get(record.name, []), conflicts.get(record.name, []), sorted(assets.get(record.name, [])))
+        for record in host.records.values()
+    ]
 
 
-def _record_dict(record: PluginRecord, entries: list[ComponentEntry], conflicts: list[str]) -> dict[str, Any]:
+def _record_dict(record: PluginRecord, entries: list[ComponentEntry], conflicts: list[str], assets: list[str]) -> dict[str, Any]:
     return {
         "name": record.name,
         "version": record.version,
@@ -62,6 +71,7 @@ def _record_dict(record: PluginRecord, entries: list[ComponentEntry], conflicts:
             for entry in entries
         ],
         "commands": record.commands,
+        "assets": assets,
     }
 
 
@@ -71,6 +81,8 @@ def _provides(plugin: dict[str, Any]) -> str:
         kinds.setdefault(component["kind"], []).append(component["name"])
     if plugin["commands"]:
         kinds["command"] = plugin["commands"]
+    if plugin["assets"]:
+        kinds["asset"] = plugin["assets"]
     return "; ".join(f"{kind}: {', '.join(names)}" for kind, names in kinds.items()) or "-"
 
 
@@ -106,6 +118,7 @@ def list_plugins(
             continue
         rows = [(c["kind"], c["name"], c["description"]) for c in plugin["components"]]
         rows += [("command", name, "") for name in plugin["commands"]]
+        rows += [("asset", name, "") for name in plugin["assets"]]
         for index, row in enumerate(rows or [("-", "-", "")]):
             table.add_row(*(identity if index == 0 else ("", "", "")), *row, _status(plugin) if index == 0 else "")
     console.print(table)

@@ -19,7 +19,7 @@ import torch
 
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
-from lswap_core.legacy_pickle import OpaqueObject, load_checkpoint, zip_pickle_bytes
+from lswap_core.legacy_pickle import ModuleRecord, load_checkpoint, peek_checkpoint
 from lswap_core.mixer import MIXER_KIND, MIXER_NAME
 
 _PER_ROW = re.compile(r"^identity_mixer\.mixer\.(\d+)\.(\d+)\.(weight|bias)$")
@@ -28,8 +28,8 @@ _SPACES = {"wp": "w+", "w": "w", "z": "z"}
 
 
 def _plain(value: Any) -> Any:
-    """OmegaConf containers and nodes (kept as opaque objects) to plain data, as far as they go."""
-    if isinstance(value, OpaqueObject):
+    """OmegaConf containers and nodes (kept as inert records) to plain data, as far as they go."""
+    if isinstance(value, ModuleRecord):
         state = getattr(value, "state", None)
         if isinstance(state, dict):
             if "_content" in state:
@@ -52,15 +52,21 @@ class LatentSwapCheckpointConverter(Converter):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        data = zip_pickle_bytes(path)
-        return data is not None and b"identity_mixer." in data
+        try:
+            checkpoint = peek_checkpoint(path)
+        except CheckpointError:
+            return False
+        state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+        return isinstance(state, dict) and any(str(key).startswith("identity_mixer.") for key in state)
 
     def convert(self, path: Path) -> ConvertedWeights:
-        checkpoint = load_checkpoint(path, opaque_modules=("omegaconf", "pytorch_lightning", "lightning"))
+        checkpoint = load_checkpoint(path)
         state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
         if not isinstance(state, dict):
             raise CheckpointError(f"{path} has no state_dict", hint="pass the .ckpt file the official training wrote")
-        hp = _plain((checkpoint.get("hyper_parameters") or {}).get("hp")) or {}
+        # Saved only when the module called save_hyperparameters(); the official one keeps them as `hp`.
+        hyper = _plain(checkpoint.get("hyper_parameters"))
+        hp = hyper.get("hp", hyper) if isinstance(hyper, dict) else {}
         per_row = {m.groups(): v for k, v in state.items() if (m := _PER_ROW.match(k))}
         shared = {m.groups(): v for k, v in state.items() if (m := _SHARED.match(k))}
         if per_row:

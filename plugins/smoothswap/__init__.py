@@ -1,0 +1,1 @@
+"""The smooth identity embedder LatentSwap trains with (``smoothswap``)."""

@@ -1,0 +1,43 @@
+"""Image helpers: RGB conversion and resizing with or without antialiasing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lswap_core.errors import InputError
+from lswap_core.imaging import ensure_rgb, resize, to_convention
+from lswap_core.interfaces import ImageConvention
+
+
+def test_grey_and_rgba_batches_become_rgb():
+    grey = torch.rand(2, 1, 8, 8)
+    assert torch.equal(ensure_rgb(grey), grey.repeat(1, 3, 1, 1))
+    rgba = torch.rand(2, 4, 8, 8)
+    assert torch.equal(ensure_rgb(rgba), rgba[:, :3])
+    rgb = torch.rand(2, 3, 8, 8)
+    assert ensure_rgb(rgb) is rgb
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (2, 2, 8, 8), (1, 5, 8, 8)])
+def test_other_shapes_are_a_clear_error(shape):
+    with pytest.raises(InputError, match=r"expected images of shape \(N, 3, H, W\)"):
+        ensure_rgb(torch.zeros(shape))
+
+
+def test_resize_antialiases_only_when_asked_or_shrinking():
+    images = torch.rand(1, 3, 64, 64)
+    plain = F.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False)
+    filtered = F.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
+    assert torch.equal(resize(images, (16, 16)), filtered)
+    assert torch.equal(resize(images, (16, 16), antialias=False), plain)
+    assert resize(images, (64, 64)) is images
+
+
+def test_to_convention_crops_resizes_and_rescales_grey_input():
+    images = torch.linspace(-1, 1, 16 * 16).view(1, 1, 16, 16)
+    convention = ImageConvention(size=(4, 4), crop=(0.5, 0.0, 1.0, 0.5), value_range=(0.0, 1.0))
+    out = to_convention(images, convention, antialias=False)
+    expected = (F.interpolate(images[..., :8, 8:], size=(4, 4), mode="bilinear", align_corners=False) + 1) / 2
+    assert out.shape == (1, 3, 4, 4) and torch.allclose(out, expected.expand(-1, 3, -1, -1))
