@@ -26,7 +26,7 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 # kind -> "module:Class" of its schema; imported only when a file of that kind is read.
-CONFIG_KINDS: dict[str, str] = {}
+CONFIG_KINDS: dict[str, str] = {"train": "lswap_core.training:TrainConfig"}
 BUILTIN_CONFIG_PACKAGE = "lswap_configs"
 
 
@@ -325,7 +325,7 @@ def dump_config(config: Any) -> str:
     """YAML text of a config, ``kind`` first; reading it back gives the same config."""
     data = {"kind": config_kind_of(config), **to_data(config)}
     stream = io.StringIO()
-    yaml.safe_dump(data, stream, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    yaml.safe_dump(data, stream, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return stream.getvalue()
 
 

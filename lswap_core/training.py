@@ -37,7 +37,7 @@ from .checkpoints import (
     load_resume_state,
     save_resume_state,
 )
-from .config import CONFIG_KINDS, dump_config, from_mapping, to_data
+from .config import dump_config, from_mapping, to_data
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, InputError, LswapError
 from .imaging import image_grid, save_image
@@ -47,9 +47,6 @@ from .losses import LatentSwapLoss, LossWeights
 from .mixer import mixer_for, save_mixer
 from .progress import progress_bar
 from .registry import load_embedder, load_generator, load_shape_model
-
-CONFIG_KINDS["train"] = "lswap_core.training:TrainConfig"
-
 
 # -- config ----------------------------------------------------------------------------------
 
