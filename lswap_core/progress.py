@@ -12,7 +12,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 T = TypeVar("T")
 
@@ -44,7 +55,7 @@ def progress_bar(total: int | None, description: str, *, completed: int = 0) -> 
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.speed:.2f}/s" if total else ""),
+        _RateColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -54,6 +65,13 @@ def progress_bar(total: int | None, description: str, *, completed: int = 0) -> 
     with progress:
         task = progress.add_task(description, total=total, completed=completed, metrics="")
         yield ProgressBar(progress, task)
+
+
+class _RateColumn(ProgressColumn):
+    """Items per second; blank until rich has measured a rate (``task.speed`` is ``None`` at first)."""
+
+    def render(self, task: Task) -> Text:
+        return Text("" if task.speed is None else f"{task.speed:.2f}/s")
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

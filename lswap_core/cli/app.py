@@ -13,6 +13,7 @@ from . import bench as bench_commands
 from . import config as config_commands
 from . import plugins as plugin_commands
 from .convert import convert_command
+from .generate import generate_command
 from .output import debug_mode, report_error
 from .plugin_commands import commands_from_plugins
 
@@ -77,6 +78,7 @@ def root(
 app.add_typer(plugin_commands.app, name="plugins")
 app.add_typer(config_commands.app, name="config")
 app.command("convert")(convert_command)
+app.command("generate")(generate_command)
 app.add_typer(bench_commands.app, name="bench")
 
 

@@ -15,7 +15,8 @@ def lswap_register_generators(register: Register) -> None:
 
 @hookimpl
 def lswap_register_converters(register: Register) -> None:
-    from .converters import NVlabsPickleConverter, RosinalityConverter
+    from .convert_nvlabs import NVlabsPickleConverter
+    from .convert_rosinality import RosinalityConverter
 
     register(NVlabsPickleConverter)
     register(RosinalityConverter)
