@@ -23,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InputError
+from ..errors import CheckpointError, InputError
 from .options import DeviceOption, GeneratorOption, OutDirOption, parse_seeds
 from .output import stdout_console
 
@@ -136,5 +136,9 @@ def _staging(out: Path) -> Iterator[Path]:
             return
         for item in sorted(staging.iterdir()):
             os.replace(item, out / item.name)
+    except OSError as exc:
+        raise CheckpointError(
+            f"could not write to {out}: {exc.strerror or exc}", hint="free disk space or choose another --out"
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -140,6 +140,9 @@ def upfirdn2d(
     upx, upy = parse_scaling(up)
     downx, downy = parse_scaling(down)
     pad = parse_padding(padding)
+    fw, fh = filter_size(f)
+    if x.shape[3] * upx + pad[0] + pad[1] < fw or x.shape[2] * upy + pad[2] + pad[3] < fh:
+        raise ValueError(f"upfirdn2d of a {tuple(x.shape[2:])} image with a {fh}x{fw} filter would be empty")
     kernel = _kernel(x, impl)
     if kernel is not None:
         return _cuda_function(kernel, (upx, upy), (downx, downy), pad, flip_filter, gain).apply(x, f.to(torch.float32))
