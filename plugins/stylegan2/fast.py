@@ -1,25 +1,32 @@
 """The default synthesis path: NVlabs' arithmetic with fewer passes over memory.
 
 Same function as `reference` (equal up to float rounding), arranged for CPU
-throughput and for gradients that need little memory:
+throughput and for gradients that need little memory. On a CPU the largest
+costs after the convolutions themselves are passes over the big feature maps,
+and above all the page faults of every freshly allocated one, so:
 
-- activations stay in ``channels_last`` layout, which the oneDNN convolutions
-  run much faster;
+- activations stay in ``channels_last`` layout, in which the oneDNN
+  convolutions run much faster;
 - a synthesis layer (modulated convolution, noise, bias, leaky ReLU, clamp)
-  is one autograd function, `_ModulatedLayer`. Its forward either folds the
-  styles, demodulation and gain into per-sample weights (one sample) or
-  scales the activations around one convolution over the batch, and finishes
-  in place: the bias rides in the convolution, the gain is folded in front of
-  the leaky ReLU (``lrelu(v) * g == lrelu(v * g)``), noise is added, the
-  activation and clamp run in place. Its backward recomputes what it needs
-  from the layer's input and output, which autograd keeps anyway (each is
-  the neighbouring layer's output), so no other high-resolution tensor is
-  saved;
-- upsampling layers with few channels fold the [1, 3, 3, 1] filter into the
-  3x3 kernel (a 6x6 kernel of stride 2), so the filter never runs as a
-  separate pass over the largest feature maps; wider layers keep the
-  transposed convolution followed by the filter, which costs fewer FLOPs;
+  is one autograd function, `_ModulatedLayer`. For one sample its forward
+  folds the styles, demodulation and gain into the weights and the bias
+  into the convolution, then adds noise and applies the activation and
+  clamp in place (``lrelu(v) * g == lrelu(v * g)``): one new tensor per
+  layer, or two when upsampling (the transposed convolution, then the
+  [1, 3, 3, 1] filter). For several samples it scales the activations
+  around one batched convolution;
+- the synthesis network runs high-resolution blocks one sample at a time
+  (`PER_SAMPLE_FROM`), where per-sample weights beat scaled activations,
+  and the small low-resolution blocks batched;
+- the backward recomputes what it needs from the layer's input and output,
+  which autograd keeps anyway (each is a neighbouring layer's output), so no
+  other high-resolution tensor is saved; its reductions run in slices to
+  avoid full-size temporaries;
 - ToRGB is a batched matrix product on the channels-last features.
+
+Folding the filter into a 6x6 transposed-convolution kernel was measured and
+not kept: it ties at best (64 to 32 channels, one sample) and loses
+elsewhere, in both directions.
 """
 
 from __future__ import annotations
@@ -34,8 +41,14 @@ from torch.autograd.function import once_differentiable
 from lswap_core.ops.upfirdn2d import upsample2d
 
 LRELU_SLOPE = 0.2
-FOLD_FILTER_MAX_CHANNELS = 64  # upsampling layers this narrow fold the FIR filter into their kernel
 UP = 2
+PER_SAMPLE_FROM = 128  # blocks at this resolution and above run one sample at a time
+REDUCTION_SLICE_BYTES = 8 << 20  # backward reductions work on slices of about this size
+
+
+def kernel_norms(weight: Tensor) -> Tensor:
+    """Squared norms of the 3x3 kernels, ``(O, I)``: the weights' part of the demodulation."""
+    return torch.linalg.vector_norm(weight, dim=(2, 3)).square()
 
 
 def synthesis_layer(
@@ -49,6 +62,7 @@ def synthesis_layer(
     resample_filter: Tensor,
     gain: float,
     clamp: float | None,
+    norms: Tensor | None = None,
 ) -> Tensor:
     """``clamp(lrelu(modconv(x, weight, styles) + noise + bias) * gain)``.
 
@@ -58,12 +72,13 @@ def synthesis_layer(
     :param bias: ``(O,)``.
     :param noise: broadcastable to ``(N, O, H', W')`` (already scaled by its strength), or ``None``.
     :param up: 1, or 2 to upsample with ``resample_filter`` (2-D, from `setup_filter`).
+    :param norms: `kernel_norms` of ``weight`` when the caller has them.
     :returns: ``(N, O, H', W')`` in channels-last layout.
     """
     if up not in (1, UP):
         raise ValueError(f"synthesis layers upsample by 1 or 2, not {up}")
     # Demodulation: 1 / |W * s| per output channel, as sum_i s_i^2 * sum_k W_oik^2 (NVlabs sums (W s)^2).
-    dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+    dcoefs = (styles.square() @ (kernel_norms(weight) if norms is None else norms).t() + 1e-8).rsqrt()
     x = x.contiguous(memory_format=torch.channels_last)
     return _ModulatedLayer.apply(x, styles, dcoefs, weight, bias, noise, up, resample_filter, gain, clamp)
 
@@ -96,36 +111,55 @@ def _fir_taps(resample_filter: Tensor, channels: int, like: Tensor) -> Tensor:
     return taps[None, None].expand(channels, 1, *taps.shape).contiguous()
 
 
-def _fold_filter(transposed_weight: Tensor, resample_filter: Tensor) -> Tensor:
-    """The 3x3 transposed-convolution kernel followed by the filter, as one kernel.
+def _scaled_kernels(weight: Tensor, coefs: Tensor, up: int) -> Tensor:
+    """``weight * coefs[..., None, None]`` for one sample, laid out as its convolution wants it.
 
-    :param transposed_weight: ``(..., 3, 3)`` kernels of ``conv_transpose2d``.
-    :returns: ``(..., 6, 6)`` kernels, used with stride 2 and padding 2.
+    Upsampling layers get the ``(I, O, 3, 3)`` kernels of ``conv_transpose2d``
+    written contiguously, which saves the convolution a copy.
     """
-    lead = transposed_weight.shape[:-2]
-    taps = (resample_filter * UP**2).flip([0, 1]).to(transposed_weight.dtype)
-    padded = F.pad(transposed_weight.reshape(-1, 1, 3, 3), [3, 3, 3, 3])
-    return F.conv2d(padded, taps[None, None]).reshape(*lead, 6, 6)
-
-
-class _Plan:
-    """How one layer call runs: per-sample weights or scaled activations, folded filter or not."""
-
-    def __init__(self, x: Tensor, weight: Tensor, up: int) -> None:
-        self.per_sample_weights = x.shape[0] == 1
-        self.fold = up == UP and min(weight.shape[0], weight.shape[1]) <= FOLD_FILTER_MAX_CHANNELS
-
-
-def _linear(x: Tensor, weight: Tensor, bias: Tensor | None, up: int, fold: bool, taps: Tensor | None, f: Tensor) -> Tensor:
-    """The layer's convolution (with upsampling) of ``x`` by ``weight`` ``(O, I, 3, 3)``, plus ``bias``."""
     if up == 1:
-        return F.conv2d(x, weight, bias, padding=1)
-    transposed = weight.transpose(0, 1)
-    if fold:
-        return F.conv_transpose2d(x, _fold_filter(transposed, f), bias, stride=UP, padding=2)
-    y = F.conv_transpose2d(x, transposed, stride=UP)
+        return weight * coefs.reshape(*coefs.shape, 1, 1)
+    out = torch.empty((weight.shape[1], weight.shape[0], *weight.shape[2:]), dtype=weight.dtype, device=weight.device)
+    return torch.mul(weight.transpose(0, 1), coefs.t().reshape(*out.shape[:2], 1, 1), out=out)
+
+
+def _convolve(x: Tensor, kernels: Tensor, bias: Tensor | None, up: int, taps: Tensor | None) -> Tensor:
+    """The layer's convolution of ``x`` (upsampling when ``up`` is 2), plus ``bias``.
+
+    Upsampling as NVlabs' ``conv2d_resample``: a stride-2 transposed
+    convolution, then the filter with padding 1 (a depthwise convolution,
+    which also adds the bias).
+
+    :param kernels: ``(O, I, 3, 3)``, or when upsampling ``(I, O, 3, 3)``.
+    """
+    if up == 1:
+        return F.conv2d(x, kernels, bias, padding=1)
     assert taps is not None
+    y = F.conv_transpose2d(x, kernels, stride=UP)
     return F.conv2d(y, taps, bias, padding=1, groups=taps.shape[0])
+
+
+def _flat(t: Tensor) -> Tensor:
+    """All elements of a dense tensor as a 1-D view, in memory order (full reductions on it are fast)."""
+    if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    return t.reshape(-1)
+
+
+def _sum_hw_product(a: Tensor, b: Tensor) -> Tensor:
+    """``(a * b).sum((2, 3))``, ``(N, C)``, in slices of rows when large.
+
+    A full-size product of the largest maps costs more in page faults than
+    in arithmetic; slices stay in memory the allocator reuses.
+    """
+    row_bytes = a[:, :, :1].numel() * a.element_size()
+    rows = max(1, REDUCTION_SLICE_BYTES // row_bytes)
+    if rows >= a.shape[2]:
+        return (a * b).sum(dim=[2, 3])
+    total = (a[:, :, :rows] * b[:, :, :rows]).sum(dim=[2, 3])
+    for row in range(rows, a.shape[2], rows):
+        total.add_((a[:, :, row : row + rows] * b[:, :, row : row + rows]).sum(dim=[2, 3]))
+    return total
 
 
 class _ModulatedLayer(torch.autograd.Function):
@@ -153,39 +187,43 @@ class _ModulatedLayer(torch.autograd.Function):
         clamp: float | None,
     ) -> Tensor:
         n = x.shape[0]
-        plan = _Plan(x, weight, up)
-        taps = None if plan.fold or up == 1 else _fir_taps(f, weight.shape[0], x)
+        taps = _fir_taps(f, weight.shape[0], x) if up == UP else None
         scale = dcoefs * gain  # (N, O)
-        if plan.per_sample_weights:
-            w = weight * styles.reshape(1, -1, 1, 1) * scale.reshape(-1, 1, 1, 1)
-            out = _linear(x, w, bias * gain, up, plan.fold, taps, f)
+        # Modulate whichever is smaller: one sample's weights (O x I x 3 x 3) or its activations (I x H x W).
+        if n == 1 and weight.shape[0] * weight.shape[2] * weight.shape[3] <= x.shape[2] * x.shape[3]:
+            # The styles, demodulation and gain go into the weights, the bias into the convolution.
+            kernels = _scaled_kernels(weight, scale.reshape(-1, 1) * styles.reshape(1, -1), up)
+            out = _convolve(x, kernels, bias * gain, up, taps)
         else:
-            out = _linear(x * styles.reshape(n, -1, 1, 1), weight, None, up, plan.fold, taps, f)
+            kernels = weight if up == 1 else weight.transpose(0, 1)
+            out = _convolve(x * styles.reshape(n, -1, 1, 1), kernels, None, up, taps)
             out.mul_(scale.reshape(n, -1, 1, 1)).add_((bias * gain).reshape(1, -1, 1, 1))
         if noise is not None:
             out.add_(noise * gain)
         F.leaky_relu_(out, LRELU_SLOPE)
+        clamped_any = False
         if clamp is not None:
-            out.clamp_(-clamp, clamp)
+            low, high = torch.aminmax(_flat(out))
+            clamped_any = bool(low < -clamp or high > clamp)  # rarely: conv_clamp guards against fp16 overflow
+            if clamped_any:
+                out.clamp_(-clamp, clamp)
         ctx.save_for_backward(x, styles, dcoefs, weight, bias, noise, out)
-        ctx.layer = (up, f, gain, clamp, plan.fold, noise.shape if noise is not None else None)
+        ctx.layer = (up, f, gain, clamp if clamped_any else None, noise.shape if noise is not None else None)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         x, styles, dcoefs, weight, bias, noise, out = ctx.saved_tensors
-        up, f, gain, clamp, fold, noise_shape = ctx.layer
+        up, f, gain, clamp, noise_shape = ctx.layer
         need_x, need_styles, need_dcoefs, need_weight, need_bias, need_noise = ctx.needs_input_grad[:6]
         n = x.shape[0]
 
         clamped = None if clamp is None else (out >= clamp).logical_or_(out <= -clamp)
         if need_dcoefs:
-            grad_out_dot = grad * out  # dL/da * a
-            if clamped is not None:
-                grad_out_dot.masked_fill_(clamped, 0)
-            sum_grad_out = grad_out_dot.sum(dim=[2, 3])
-            del grad_out_dot
+            masked = grad if clamped is None else grad.masked_fill(clamped, 0)
+            sum_grad_out = _sum_hw_product(masked, out)  # sum(dL/da * a)
+            del masked
         # dL/dpre: the leaky ReLU slope times the gain, zero where clamped.
         g = torch.ops.aten.leaky_relu_backward(grad, out, LRELU_SLOPE, True).mul_(gain)
         if clamped is not None:
@@ -194,57 +232,40 @@ class _ModulatedLayer(torch.autograd.Function):
 
         grad_bias = g.sum(dim=[0, 2, 3]) if need_bias else None
         grad_noise = None
-        if need_noise:
+        if need_noise:  # sum over the dimensions the noise was broadcast along
             grad_noise = g.sum(dim=1, keepdim=True)
-            grad_noise = grad_noise.sum(dim=0, keepdim=True) if noise_shape[0] == 1 or len(noise_shape) < 4 else grad_noise
+            if len(noise_shape) < 4 or noise_shape[0] == 1:
+                grad_noise = grad_noise.sum(dim=0, keepdim=True)
             grad_noise = grad_noise.reshape(noise_shape)
         grad_dcoefs = None
         if need_dcoefs:
-            sum_g = g.sum(dim=[2, 3])  # (N, O)
-            dot = sum_grad_out - bias.reshape(1, -1) * sum_g
+            dot = sum_grad_out - bias.reshape(1, -1) * g.sum(dim=[2, 3])
             if noise is not None:
-                noise_map = noise.reshape(-1, noise.shape[-2] * noise.shape[-1])  # (1 or N, HW)
-                g_rows = g.permute(0, 2, 3, 1).reshape(n, -1, g.shape[1])  # (N, HW, O), a view
-                dot = dot - torch.bmm(noise_map.unsqueeze(1).expand(n, -1, -1), g_rows).squeeze(1)
+                noise_rows = noise.reshape(-1, 1, noise.shape[-2] * noise.shape[-1]).expand(n, -1, -1)  # (N, 1, HW)
+                g_rows = g.permute(0, 2, 3, 1).reshape(n, -1, g.shape[1])  # (N, HW, O), a view when channels-last
+                dot = dot - torch.bmm(noise_rows, g_rows).squeeze(1)
             grad_dcoefs = dot / dcoefs
 
         if not (need_x or need_styles or need_weight):
             return None, None, grad_dcoefs, None, grad_bias, grad_noise, None, None, None, None
         g.mul_(dcoefs.reshape(n, -1, 1, 1))  # dL/dy
-        taps = None if fold or up == 1 else _fir_taps(f, weight.shape[0], g)
-        filtered = None  # dL/d(transposed-convolution output), reused for the weight gradient
+        taps = _fir_taps(f, weight.shape[0], g) if up == UP else None
+        filtered = None  # dL/d(transposed-convolution output), kept for the weight gradient
         if up == 1:
             grad_xs = F.conv_transpose2d(g, weight, padding=1)
-        elif fold:
-            grad_xs = F.conv2d(g, _fold_filter(weight.transpose(0, 1), f), stride=UP, padding=2)
         else:
-            filtered = F.conv_transpose2d(g, taps, padding=1, groups=taps.shape[0])
+            filtered = F.conv_transpose2d(g, taps, padding=1, groups=weight.shape[0])
             grad_xs = F.conv2d(filtered, weight.transpose(0, 1), stride=UP)
-
         grad_weight = None
         if need_weight:
             xs = x * styles.reshape(n, -1, 1, 1)
-            grad_weight = _weight_gradient(xs, g, filtered, weight, up, fold, f)
+            if up == 1:
+                grad_weight = torch.nn.grad.conv2d_weight(xs, weight.shape, g, padding=1)
+            else:  # conv_transpose2d(xs, W^T) is the adjoint of conv2d(., W^T): the same kernel gradient
+                grad_weight = torch.nn.grad.conv2d_weight(filtered, weight.transpose(0, 1).shape, xs, stride=UP)
+                grad_weight = grad_weight.transpose(0, 1)
             del xs
         del g, filtered
-        grad_styles = (grad_xs * x).sum(dim=[2, 3]) if need_styles else None
+        grad_styles = _sum_hw_product(grad_xs, x) if need_styles else None
         grad_x = grad_xs.mul_(styles.reshape(n, -1, 1, 1)) if need_x else None
         return grad_x, grad_styles, grad_dcoefs, grad_weight, grad_bias, grad_noise, None, None, None, None
-
-
-def _weight_gradient(
-    xs: Tensor, grad_y: Tensor, filtered: Tensor | None, weight: Tensor, up: int, fold: bool, f: Tensor
-) -> Tensor:
-    """``dL/dW`` of the layer's convolution, given its scaled input and ``dL/dy``."""
-    if up == 1:
-        return torch.nn.grad.conv2d_weight(xs, weight.shape, grad_y, padding=1)
-    if fold:
-        with torch.enable_grad():
-            w = weight.detach().requires_grad_(True)
-            folded = _fold_filter(w.transpose(0, 1), f)
-        # conv_transpose2d(xs, K) is the adjoint of conv2d(., K): its kernel gradient is conv2d's.
-        grad_folded = torch.nn.grad.conv2d_weight(grad_y, folded.shape, xs, stride=UP, padding=2)
-        (grad_w,) = torch.autograd.grad(folded, w, grad_folded)
-        return grad_w
-    assert filtered is not None
-    return torch.nn.grad.conv2d_weight(filtered, (weight.shape[1], weight.shape[0], 3, 3), xs, stride=UP).transpose(0, 1)

@@ -149,12 +149,31 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("noise_const", torch.randn([resolution, resolution]))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self._kernel_norms: tuple[tuple[object, ...], Tensor] | None = None  # see frozen_kernel_norms
 
-    def noise(self, x: Tensor, mode: NoiseMode, rng: torch.Generator | None) -> Tensor | None:
-        """The noise added to this layer's output: ``(N, 1, res, res)``, ``(res, res)`` or ``None``."""
+    def frozen_kernel_norms(self) -> Tensor | None:
+        """`fast.kernel_norms` of the weights, computed once while they stay unchanged and untrained.
+
+        ``None`` when gradients may flow to the weights (they must then be part of the graph).
+        """
+        if self.weight.requires_grad and torch.is_grad_enabled():
+            return None
+        key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype, self.weight.device)
+        cached = self._kernel_norms
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, fast.kernel_norms(self.weight))
+            self._kernel_norms = cached
+        return cached[1]
+
+    def noise(self, mode: NoiseMode, random_noise: Tensor | None) -> Tensor | None:
+        """The noise added to this layer's output, scaled by its strength, or ``None``.
+
+        :param random_noise: for ``mode="random"``, unit normal noise ``(N, 1, res, res)``.
+        """
         if mode == "random":
-            shape = [x.shape[0], 1, self.resolution, self.resolution]
-            return torch.randn(shape, device=x.device, dtype=x.dtype, generator=rng) * self.noise_strength
+            assert random_noise is not None
+            return random_noise * self.noise_strength
         if mode == "const":
             return self.noise_const * self.noise_strength
         return None
@@ -164,14 +183,14 @@ class SynthesisLayer(nn.Module):
         x: Tensor,
         w: Tensor,
         *,
-        noise_mode: NoiseMode = "random",
+        noise_mode: NoiseMode = "const",
+        random_noise: Tensor | None = None,
         fused_modconv: bool = True,
         impl: Impl = "auto",
-        rng: torch.Generator | None = None,
     ) -> Tensor:
         """``x: (N, in_channels, res / up, res / up)``, ``w: (N, w_dim)`` -> ``(N, out_channels, res, res)``."""
         styles = self.affine(w, impl=impl)
-        noise = self.noise(x, noise_mode, rng)
+        noise = self.noise(noise_mode, random_noise)
         if impl == "auto":
             return fast.synthesis_layer(
                 x,
@@ -183,6 +202,7 @@ class SynthesisLayer(nn.Module):
                 resample_filter=self.resample_filter,
                 gain=LRELU_GAIN,
                 clamp=self.conv_clamp,
+                norms=self.frozen_kernel_norms(),
             )
         x = reference.modulated_conv2d(
             x,
@@ -244,6 +264,9 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
+    def layers(self) -> list[SynthesisLayer]:
+        return [self.conv0, self.conv1] if self.in_channels else [self.conv1]
+
     def forward(
         self,
         x: Tensor | None,
@@ -251,23 +274,25 @@ class SynthesisBlock(nn.Module):
         ws: Tensor,
         *,
         noise_mode: NoiseMode,
+        random_noise: list[Tensor] | None,
         fused_modconv: bool,
         impl: Impl,
-        rng: torch.Generator | None,
     ) -> tuple[Tensor, Tensor]:
         """Features ``x`` and RGB ``img`` at half this resolution (``None`` for the first block) to this one.
 
         :param ws: ``(N, num_conv + num_torgb, w_dim)``: the rows for conv0, conv1, torgb.
+        :param random_noise: for ``noise_mode="random"``, one unit normal ``(N, 1, res, res)`` per layer.
         """
         w_iter = iter(ws.unbind(dim=1))
-        layer_options = {"noise_mode": noise_mode, "fused_modconv": fused_modconv, "impl": impl, "rng": rng}
+        noise_iter = iter(random_noise or [None] * self.num_conv)
+        options = {"noise_mode": noise_mode, "fused_modconv": fused_modconv, "impl": impl}
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
             if impl == "auto":
                 x = x.contiguous(memory_format=torch.channels_last)
         else:
-            x = self.conv0(x, next(w_iter), **layer_options)
-        x = self.conv1(x, next(w_iter), **layer_options)
+            x = self.conv0(x, next(w_iter), random_noise=next(noise_iter), **options)
+        x = self.conv1(x, next(w_iter), random_noise=next(noise_iter), **options)
         y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv, impl=impl)
         if img is None:
             return x, y
@@ -325,13 +350,37 @@ class SynthesisNetwork(nn.Module):
         if fused_modconv is None:  # NVlabs' default: grouped convolutions for inference only
             fused_modconv = not self.training
         ws = ws.to(self.b4.const.dtype)  # float32, unless the module was converted
-        x = img = None
-        w_index = 0
-        for block in self.blocks():
-            block_ws = ws.narrow(1, w_index, block.num_conv + block.num_torgb)
+        blocks = self.blocks()
+        block_ws, w_index = [], 0
+        for block in blocks:
+            block_ws.append(ws.narrow(1, w_index, block.num_conv + block.num_torgb))
             w_index += block.num_conv
-            x, img = block(
-                x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl, rng=rng
-            )
-        assert img is not None
-        return img.contiguous()
+        # Random noise drawn layer by layer in NVlabs' order, so a seeded global RNG gives its images.
+        noise: list[list[Tensor] | None] = [None] * len(blocks)
+        if noise_mode == "random":
+            noise = [
+                [torch.randn([ws.shape[0], 1, b.resolution, b.resolution], device=ws.device, dtype=ws.dtype, generator=rng)
+                 for _ in b.layers()]
+                for b in blocks
+            ]
+        options = {"noise_mode": noise_mode, "fused_modconv": fused_modconv, "impl": impl}
+
+        # The fast path runs high-resolution blocks one sample at a time (see `fast`).
+        split = len(blocks)
+        if impl == "auto" and ws.shape[0] > 1:
+            split = next((i for i, b in enumerate(blocks) if b.resolution >= fast.PER_SAMPLE_FROM), len(blocks))
+        x = img = None
+        for block, w, block_noise in zip(blocks[:split], block_ws[:split], noise[:split]):
+            x, img = block(x, img, w, random_noise=block_noise, **options)
+        if split == len(blocks):
+            assert img is not None
+            return img.contiguous()
+        images = []
+        for i in range(ws.shape[0]):
+            xi = x[i : i + 1] if x is not None else None
+            imgi = img[i : i + 1] if img is not None else None
+            for block, w, block_noise in zip(blocks[split:], block_ws[split:], noise[split:]):
+                sample_noise = [t[i : i + 1] for t in block_noise] if block_noise is not None else None
+                xi, imgi = block(xi, imgi, w[i : i + 1], random_noise=sample_noise, **options)
+            images.append(imgi)
+        return torch.cat(images).contiguous()
