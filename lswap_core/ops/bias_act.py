@@ -2,8 +2,8 @@
 
 ``bias_act(x, b, act="lrelu", gain=g, clamp=c)`` computes
 ``clamp(act(x + b) * g, -c, c)``, with ``b`` broadcast along dimension
-``dim``. StyleGAN2 uses ``lrelu`` (slope 0.2) with gain √2 so that the
-activations keep unit variance (Karras et al. 2020, appendix B).
+``dim``. StyleGAN2 uses ``lrelu`` (slope 0.2) with gain √2, which keeps
+the activations near unit variance (NVlabs' ``activation_funcs`` defaults).
 
 Implementations (``impl``): ``"ref"`` computes the steps one by one (the
 reference algorithm); ``"auto"`` uses the CUDA kernel (``csrc/bias_act.cu``)

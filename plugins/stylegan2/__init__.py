@@ -1,1 +1,1 @@
-"""StyleGAN2: the generator, its official-checkpoint converters and the ``generate`` support."""
+"""StyleGAN2: the generator, and converters for NVlabs and rosinality checkpoints."""

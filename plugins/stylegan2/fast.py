@@ -63,6 +63,7 @@ def synthesis_layer(
     gain: float,
     clamp: float | None,
     norms: Tensor | None = None,
+    transposed: Tensor | None = None,
 ) -> Tensor:
     """``clamp(lrelu(modconv(x, weight, styles) + noise + bias) * gain)``.
 
@@ -73,6 +74,7 @@ def synthesis_layer(
     :param noise: broadcastable to ``(N, O, H', W')`` (already scaled by its strength), or ``None``.
     :param up: 1, or 2 to upsample with ``resample_filter`` (2-D, from `setup_filter`).
     :param norms: `kernel_norms` of ``weight`` when the caller has them.
+    :param transposed: ``weight.transpose(0, 1)`` stored contiguously, when the caller has it (upsampling layers).
     :returns: ``(N, O, H', W')`` in channels-last layout.
     """
     if up not in (1, UP):
@@ -80,7 +82,9 @@ def synthesis_layer(
     # Demodulation: 1 / |W * s| per output channel, as sum_i s_i^2 * sum_k W_oik^2 (NVlabs sums (W s)^2).
     dcoefs = (styles.square() @ (kernel_norms(weight) if norms is None else norms).t() + 1e-8).rsqrt()
     x = x.contiguous(memory_format=torch.channels_last)
-    return _ModulatedLayer.apply(x, styles, dcoefs, weight, bias, noise, up, resample_filter, gain, clamp)
+    if up == UP and transposed is None:
+        transposed = weight.transpose(0, 1)
+    return _ModulatedLayer.apply(x, styles, dcoefs, weight, transposed, bias, noise, up, resample_filter, gain, clamp)
 
 
 def to_rgb(x: Tensor, styles: Tensor, weight: Tensor, bias: Tensor, *, clamp: float | None) -> Tensor:
@@ -179,6 +183,7 @@ class _ModulatedLayer(torch.autograd.Function):
         styles: Tensor,
         dcoefs: Tensor,
         weight: Tensor,
+        transposed: Tensor | None,
         bias: Tensor,
         noise: Tensor | None,
         up: int,
@@ -195,7 +200,7 @@ class _ModulatedLayer(torch.autograd.Function):
             kernels = _scaled_kernels(weight, scale.reshape(-1, 1) * styles.reshape(1, -1), up)
             out = _convolve(x, kernels, bias * gain, up, taps)
         else:
-            kernels = weight if up == 1 else weight.transpose(0, 1)
+            kernels = weight if up == 1 else transposed
             out = _convolve(x * styles.reshape(n, -1, 1, 1), kernels, None, up, taps)
             out.mul_(scale.reshape(n, -1, 1, 1)).add_((bias * gain).reshape(1, -1, 1, 1))
         if noise is not None:
@@ -207,16 +212,16 @@ class _ModulatedLayer(torch.autograd.Function):
             clamped_any = bool(low < -clamp or high > clamp)  # rarely: conv_clamp guards against fp16 overflow
             if clamped_any:
                 out.clamp_(-clamp, clamp)
-        ctx.save_for_backward(x, styles, dcoefs, weight, bias, noise, out)
+        ctx.save_for_backward(x, styles, dcoefs, weight, transposed, bias, noise, out)
         ctx.layer = (up, f, gain, clamp if clamped_any else None, noise.shape if noise is not None else None)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        x, styles, dcoefs, weight, bias, noise, out = ctx.saved_tensors
+        x, styles, dcoefs, weight, transposed, bias, noise, out = ctx.saved_tensors
         up, f, gain, clamp, noise_shape = ctx.layer
-        need_x, need_styles, need_dcoefs, need_weight, need_bias, need_noise = ctx.needs_input_grad[:6]
+        need_x, need_styles, need_dcoefs, need_weight, _, need_bias, need_noise = ctx.needs_input_grad[:7]
         n = x.shape[0]
 
         clamped = None if clamp is None else (out >= clamp).logical_or_(out <= -clamp)
@@ -247,7 +252,7 @@ class _ModulatedLayer(torch.autograd.Function):
             grad_dcoefs = dot / dcoefs
 
         if not (need_x or need_styles or need_weight):
-            return None, None, grad_dcoefs, None, grad_bias, grad_noise, None, None, None, None
+            return None, None, grad_dcoefs, None, None, grad_bias, grad_noise, None, None, None, None
         g.mul_(dcoefs.reshape(n, -1, 1, 1))  # dL/dy
         taps = _fir_taps(f, weight.shape[0], g) if up == UP else None
         filtered = None  # dL/d(transposed-convolution output), kept for the weight gradient
@@ -255,7 +260,7 @@ class _ModulatedLayer(torch.autograd.Function):
             grad_xs = F.conv_transpose2d(g, weight, padding=1)
         else:
             filtered = F.conv_transpose2d(g, taps, padding=1, groups=weight.shape[0])
-            grad_xs = F.conv2d(filtered, weight.transpose(0, 1), stride=UP)
+            grad_xs = F.conv2d(filtered, transposed, stride=UP)
         grad_weight = None
         if need_weight:
             xs = x * styles.reshape(n, -1, 1, 1)
@@ -268,4 +273,4 @@ class _ModulatedLayer(torch.autograd.Function):
         del g, filtered
         grad_styles = _sum_hw_product(grad_xs, x) if need_styles else None
         grad_x = grad_xs.mul_(styles.reshape(n, -1, 1, 1)) if need_x else None
-        return grad_x, grad_styles, grad_dcoefs, grad_weight, grad_bias, grad_noise, None, None, None, None
+        return grad_x, grad_styles, grad_dcoefs, grad_weight, None, grad_bias, grad_noise, None, None, None, None

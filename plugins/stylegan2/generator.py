@@ -20,6 +20,7 @@ from .config import PRESETS, StyleGAN2Config
 from .networks import Impl, MappingNetwork, SynthesisNetwork
 
 NOISE_MODES = typing.get_args(NoiseMode)
+IMPLS = typing.get_args(Impl)
 
 
 class StyleGAN2Generator(Generator):
@@ -119,6 +120,8 @@ class StyleGAN2Generator(Generator):
         """
         if camera is not None:
             raise InputError(f"generator {self.name!r} renders a single view and takes no camera")
+        if impl not in IMPLS:
+            raise InputError(f"unknown synthesis implementation {impl!r}", hint=f"choose one of {', '.join(IMPLS)}")
         if noise_mode not in NOISE_MODES:
             raise InputError(f"unknown noise mode {noise_mode!r}", hint=f"choose one of {', '.join(NOISE_MODES)}")
         self.check_ws(ws)

@@ -12,7 +12,7 @@ Improving the Image Quality of StyleGAN" (CVPR 2020):
   3x3 transposed convolution and the [1, 3, 3, 1] FIR filter, adds per-pixel
   noise with a learned strength, applies bias and leaky ReLU with gain √2,
   and adds its RGB output to the upsampled RGB of the block below ("skip"
-  architecture, paper figure 7).
+  architecture of the paper's figure 7).
 
 Synthesis has two implementations with the same results: ``"reference"``
 (NVlabs' algorithm, `reference.modulated_conv2d` and the reference ops) and
@@ -36,7 +36,7 @@ from . import fast, reference
 from .config import StyleGAN2Config
 
 Impl = Literal["auto", "reference"]
-RESAMPLE_FILTER = (1, 3, 3, 1)  # FIR filter of the up-sampling (paper appendix B)
+RESAMPLE_FILTER = (1, 3, 3, 1)  # FIR filter of the up-sampling (NVlabs' resample_filter default)
 LRELU_GAIN = math.sqrt(2)
 
 
@@ -49,8 +49,9 @@ class FullyConnectedLayer(nn.Module):
     """A fully connected layer with an equalised learning rate.
 
     Weights are stored divided by ``lr_multiplier`` and scaled at run time
-    by ``lr_multiplier / sqrt(in_features)`` (StyleGAN, section 4.1 of
-    Karras et al. 2019), so the stored tensors equal the official ones.
+    by ``lr_multiplier / sqrt(in_features)`` (the equalised learning rate of
+    Karras et al. 2018, "Progressive Growing of GANs", section 4.1), so the
+    stored tensors equal the official ones.
     """
 
     def __init__(
@@ -149,22 +150,23 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("noise_const", torch.randn([resolution, resolution]))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
-        self._kernel_norms: tuple[tuple[object, ...], Tensor] | None = None  # see frozen_kernel_norms
+        self._weight_forms: tuple[tuple[object, ...], Tensor, Tensor | None] | None = None  # frozen_weight_forms
 
-    def frozen_kernel_norms(self) -> Tensor | None:
-        """`fast.kernel_norms` of the weights, computed once while they stay unchanged and untrained.
+    def frozen_weight_forms(self) -> tuple[Tensor | None, Tensor | None]:
+        """`fast.kernel_norms` of the weights and, for upsampling, the weights transposed.
 
-        ``None`` when gradients may flow to the weights (they must then be part of the graph).
+        Computed once while the weights stay unchanged and untrained (the
+        usual case: a frozen generator); ``(None, None)`` when gradients may
+        flow to the weights, which must then be part of the graph.
         """
         if self.weight.requires_grad and torch.is_grad_enabled():
-            return None
+            return None, None
         key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype, self.weight.device)
-        cached = self._kernel_norms
-        if cached is None or cached[0] != key:
+        if self._weight_forms is None or self._weight_forms[0] != key:
             with torch.no_grad():
-                cached = (key, fast.kernel_norms(self.weight))
-            self._kernel_norms = cached
-        return cached[1]
+                transposed = self.weight.transpose(0, 1).contiguous() if self.up > 1 else None
+                self._weight_forms = (key, fast.kernel_norms(self.weight), transposed)
+        return self._weight_forms[1], self._weight_forms[2]
 
     def noise(self, mode: NoiseMode, random_noise: Tensor | None) -> Tensor | None:
         """The noise added to this layer's output, scaled by its strength, or ``None``.
@@ -192,6 +194,7 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w, impl=impl)
         noise = self.noise(noise_mode, random_noise)
         if impl == "auto":
+            norms, transposed = self.frozen_weight_forms()
             return fast.synthesis_layer(
                 x,
                 styles,
@@ -202,7 +205,8 @@ class SynthesisLayer(nn.Module):
                 resample_filter=self.resample_filter,
                 gain=LRELU_GAIN,
                 clamp=self.conv_clamp,
-                norms=self.frozen_kernel_norms(),
+                norms=norms,
+                transposed=transposed,
             )
         x = reference.modulated_conv2d(
             x,

@@ -125,6 +125,8 @@ def test_bad_inputs_are_clear_errors():
         generator.synthesis(ws, noise_mode="loud")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="no camera"):
         generator.synthesis(ws, camera=torch.zeros(1, 25))
+    with pytest.raises(InputError, match="unknown synthesis implementation"):
+        generator.synthesis(ws, impl="cuda")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="cutoff 9"):
         generator.mapping(torch.zeros(1, 8), truncation_cutoff=9)
 
@@ -198,3 +200,18 @@ def test_mean_w_is_seeded():
     generator = small_generator()
     torch.testing.assert_close(generator.mean_w(64, seed=1), generator.mean_w(64, seed=1))
     assert generator.mean_w(64, seed=1).shape == (8,)
+
+
+def test_cached_weight_forms_follow_weight_updates():
+    # A frozen generator caches kernel norms and transposed kernels; changing weights must refresh them.
+    generator = small_generator().requires_grad_(False)
+    ws = generator.mapping(torch.randn(2, 8, generator=seeded(11)))
+    with torch.no_grad():
+        before = generator.synthesis(ws)
+        for name, parameter in generator.named_parameters():
+            if name.endswith("conv0.weight") or name.endswith("conv1.weight"):
+                parameter.mul_(torch.rand(parameter.shape, generator=seeded(12)) + 0.5)
+        after = generator.synthesis(ws)
+        expected = generator.synthesis(ws, impl="reference")
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected, rtol=0, atol=1e-4)
