@@ -8,13 +8,14 @@ and above all the page faults of every freshly allocated one, so:
 - activations stay in ``channels_last`` layout, in which the oneDNN
   convolutions run much faster;
 - a synthesis layer (modulated convolution, noise, bias, leaky ReLU, clamp)
-  is one autograd function, `_ModulatedLayer`. For one sample its forward
-  folds the styles, demodulation and gain into the weights and the bias
-  into the convolution, then adds noise and applies the activation and
-  clamp in place (``lrelu(v) * g == lrelu(v * g)``): one new tensor per
-  layer, or two when upsampling (the transposed convolution, then the
-  [1, 3, 3, 1] filter). For several samples it scales the activations
-  around one batched convolution;
+  is one autograd function, `_ModulatedLayer`. Its forward modulates the
+  smaller operand: for one sample at high resolution the styles,
+  demodulation and gain go into the weights and the bias into the
+  convolution; otherwise (small maps, or a batch) the activations are
+  scaled around one convolution with the shared weights. Noise, the
+  activation and the clamp then run in place (``lrelu(v) * g ==
+  lrelu(v * g)``): one new tensor per layer, two when upsampling (the
+  transposed convolution, then the [1, 3, 3, 1] filter);
 - the synthesis network runs high-resolution blocks one sample at a time
   (`PER_SAMPLE_FROM`), where per-sample weights beat scaled activations,
   and the small low-resolution blocks batched;
