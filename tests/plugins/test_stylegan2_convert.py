@@ -221,6 +221,18 @@ def test_rosinality_checkpoint_without_latent_avg_gets_an_estimate(tmp_path):
     assert "w_avg" in lswap_core.checkpoints.read_export(export).provenance
 
 
+def test_legacy_format_rosinality_training_checkpoints_convert(tmp_path):
+    # Checkpoints saved by torch < 1.6 (no zip) with the training script's arguments.
+    generator = make_generator(CONFIG_NO_CLAMP)
+    source = tmp_path / "010000.pt"
+    checkpoint = {"g_ema": rosinality_state_dict(generator), "args": argparse.Namespace(size=16, lr_mlp=0.01)}
+    torch.save(checkpoint, source, _use_new_zipfile_serialization=False)
+    loaded = lswap_core.load_generator("stylegan2", weights=convert(source, tmp_path / "l.safetensors"))
+    z = torch.randn(2, 8, generator=seeded(3))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.synthesis(loaded.mapping(z)), generator.synthesis(generator.mapping(z)))
+
+
 def test_rosinality_channel_tables_map_to_channel_base(tmp_path):
     # rosinality's channel_multiplier=1 table at 32x32: 512 everywhere -> channel_base 16384 fits.
     config = StyleGAN2Config(resolution=32, z_dim=8, w_dim=8, channel_base=256, channel_max=16, mapping_layers=2)
