@@ -56,7 +56,8 @@ def register(app: typer.Typer) -> None:
         ceilings = {"matmul_2048_gflops": matmul_ceiling_gflops(2048), "conv3x3_512ch_64_gflops": _conv_ceiling()}
         peaks = _peak_memory(max(res_list), max(batch_list), used_threads) if memory else {}
         if json_output:
-            typer.echo(json.dumps({"threads": used_threads, "cells": rows, "ceilings": ceilings, "peak_memory_gib": peaks}))
+            report = {"threads": used_threads, "cells": rows, "ceilings": ceilings, "peak_memory_gib": peaks}
+            typer.echo(json.dumps(report))
             return
         columns = ["res", "n", "pass", "ref ms", "ref nf ms", "lswap ms", "ratio", "ref GF/s", "lswap GF/s"]
         table = [
@@ -79,7 +80,8 @@ def register(app: typer.Typer) -> None:
             f"3x3 conv 512 ch 64^2 {ceilings['conv3x3_512ch_64_gflops']:.0f} GFLOP/s"
         )
         for name, gib in peaks.items():
-            typer.echo(f"peak memory, forward+backward {max(res_list)}^2 batch {max(batch_list)}, {name}: {gib:.2f} GiB")
+            where = f"{max(res_list)}^2 batch {max(batch_list)}"
+            typer.echo(f"peak memory, forward+backward {where}, {name}: {gib:.2f} GiB")
 
 
 def _config(res: int) -> Any:

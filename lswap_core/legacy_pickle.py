@@ -322,7 +322,10 @@ def _load_legacy_torch_save(handle: Any, path: Path) -> Any:
             ) from None
         raise
     if isinstance(data, dict):
-        data = {key: Namespace(**vars(value)) if isinstance(value, argparse.Namespace) else value for key, value in data.items()}
+        data = {
+            key: Namespace(**vars(value)) if isinstance(value, argparse.Namespace) else value
+            for key, value in data.items()
+        }
     return data
 
 

@@ -34,7 +34,8 @@ def generate_command(
     out: OutDirOption,
     generator: GeneratorOption = "stylegan2",
     weights: Annotated[
-        Path | None, typer.Option("--weights", "-w", help="Generator export (from `lswap convert`).", show_default=False)
+        Path | None,
+        typer.Option("--weights", "-w", help="Generator export (from `lswap convert`).", show_default=False),
     ] = None,
     preset: Annotated[
         str | None, typer.Option("--preset", help="Randomly initialised network of a named preset (e.g. tiny).")
@@ -73,11 +74,14 @@ def generate_command(
     target = resolve_device(device)
     model = load_generator(generator, weights=weights, preset=preset, device=target)
     model.requires_grad_(False)
+    cuda_devices = []
+    if target.type == "cuda":
+        cuda_devices = [torch.cuda.current_device() if target.index is None else target.index]
     with _staging(out) as staging:
         for seed in track(seed_list, "generating"):
             z = _seed_z(seed, model.z_dim).to(target)
             # --noise-mode random: noise seeded by the seed too, without touching the caller's RNG state.
-            with torch.no_grad(), torch.random.fork_rng(devices=[target] if target.type == "cuda" else []):
+            with torch.no_grad(), torch.random.fork_rng(devices=cuda_devices):
                 torch.manual_seed(seed)
                 ws = model.mapping(z, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
                 image = model.synthesis(ws, noise_mode=noise_mode)  # type: ignore[arg-type]
@@ -87,7 +91,12 @@ def generate_command(
                     staging / f"seed{seed:04d}.safetensors",
                     kind="latent",
                     name=generator,
-                    config={"seed": seed, "truncation_psi": trunc, "truncation_cutoff": trunc_cutoff, "noise_mode": noise_mode},
+                    config={
+                        "seed": seed,
+                        "truncation_psi": trunc,
+                        "truncation_cutoff": trunc_cutoff,
+                        "noise_mode": noise_mode,
+                    },
                     tensors={"ws": ws},
                     provenance={"weights": str(weights) if weights else f"preset {preset}"},
                 )

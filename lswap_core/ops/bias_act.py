@@ -200,7 +200,8 @@ def _cuda_function(
     class BiasActCuda(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Tensor, b: Tensor | None) -> Tensor:  # type: ignore[override]
-            layout = torch.channels_last if x.ndim == 4 and x.stride(1) == 1 and x.shape[1] > 1 else torch.contiguous_format
+            channels_last = x.ndim == 4 and x.stride(1) == 1 and x.shape[1] > 1
+            layout = torch.channels_last if channels_last else torch.contiguous_format
             x = x.contiguous(memory_format=layout)
             bias = b.contiguous() if b is not None else _empty(x)
             y = x if plain and b is None else run(x, bias, _empty(x), _empty(x), 0)

@@ -22,7 +22,15 @@ from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_core.legacy_pickle import PersistentObject, load_checkpoint, module_tensors
 
-from .convert_common import W_AVG_NOTE, build_config, check_filter, check_filter_option, config_data, estimate_w_avg, head_bytes
+from .convert_common import (
+    W_AVG_NOTE,
+    build_config,
+    check_filter,
+    check_filter_option,
+    config_data,
+    estimate_w_avg,
+    head_bytes,
+)
 
 GENERATOR_CLASSES = {
     "Generator",
@@ -35,6 +43,8 @@ GENERATOR_CLASSES = {
 }
 STYLEGAN3_MARKERS = {"SynthesisInput"}  # networks_stylegan3's Fourier-feature input
 
+# Synthesis options lswap supports only at their StyleGAN2 values.
+SUPPORTED_FIXED_OPTIONS = {("architecture", "skip"), ("use_noise", True), ("activation", "lrelu"), ("kernel_size", 3)}
 # Constructor arguments that change only precision or speed, not the function computed.
 IGNORED_OPTIONS = {"num_fp16_res", "fp16_channels_last", "fused_modconv_default"}
 
@@ -135,7 +145,8 @@ def _config_values(path: Path, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any
         raise CheckpointError(f"{path}: the generator makes {kwargs['img_channels']}-channel images; lswap needs RGB")
     top_level = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs"}
     # stylegan2-ada nests synthesis options; StyleGAN3's networks_stylegan2 passes them at the top level.
-    synthesis = {**{k: v for k, v in kwargs.items() if k not in top_level}, **dict(kwargs.get("synthesis_kwargs") or {})}
+    synthesis = {k: v for k, v in kwargs.items() if k not in top_level}
+    synthesis.update(kwargs.get("synthesis_kwargs") or {})
     mapping = dict(kwargs.get("mapping_kwargs") or {})
     values: dict[str, Any] = {
         "resolution": int(kwargs["img_resolution"]),
@@ -154,7 +165,7 @@ def _config_values(path: Path, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any
             check_filter_option(path, value)
         elif option in IGNORED_OPTIONS:
             notes[option] = str(value)
-        elif (option, value) not in {("architecture", "skip"), ("use_noise", True), ("activation", "lrelu"), ("kernel_size", 3)}:
+        elif (option, value) not in SUPPORTED_FIXED_OPTIONS:
             raise CheckpointError(f"{path}: synthesis option {option}={value!r} is not supported by lswap's StyleGAN2")
     for option, value in mapping.items():
         if option == "num_layers":

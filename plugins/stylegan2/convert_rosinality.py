@@ -59,7 +59,12 @@ STYLED_CONV = {
     "noise.weight": "noise_strength",
     "activate.bias": "bias",
 }
-TO_RGB = {"conv.weight": "weight", "conv.modulation.weight": "affine.weight", "conv.modulation.bias": "affine.bias", "bias": "bias"}
+TO_RGB = {
+    "conv.weight": "weight",
+    "conv.modulation.weight": "affine.weight",
+    "conv.modulation.bias": "affine.bias",
+    "bias": "bias",
+}
 
 
 class RosinalityConverter(Converter):
@@ -85,7 +90,9 @@ class RosinalityConverter(Converter):
         if not isinstance(data, Mapping) or "g_ema" not in data:
             if isinstance(data, Mapping) and "d" in data:
                 raise CheckpointError(f"{path} holds only a discriminator", hint="convert a checkpoint with g_ema")
-            raise CheckpointError(f"{path} has no g_ema generator", hint="pass a rosinality stylegan2-pytorch checkpoint")
+            raise CheckpointError(
+                f"{path} has no g_ema generator", hint="pass a rosinality stylegan2-pytorch checkpoint"
+            )
         state = data["g_ema"]
         if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
             raise CheckpointError(f"{path}: g_ema is not a state dict of tensors")

@@ -263,7 +263,9 @@ class SynthesisBlock(nn.Module):
             self.conv0 = SynthesisLayer(
                 in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2, conv_clamp=conv_clamp
             )
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp)
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp
+        )
         self.torgb = ToRGBLayer(out_channels, 3, w_dim=w_dim, conv_clamp=conv_clamp)
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
@@ -362,10 +364,9 @@ class SynthesisNetwork(nn.Module):
         # Random noise drawn layer by layer in NVlabs' order, so a seeded global RNG gives its images.
         noise: list[list[Tensor] | None] = [None] * len(blocks)
         if noise_mode == "random":
+            n, options_random = ws.shape[0], {"device": ws.device, "dtype": ws.dtype, "generator": rng}
             noise = [
-                [torch.randn([ws.shape[0], 1, b.resolution, b.resolution], device=ws.device, dtype=ws.dtype, generator=rng)
-                 for _ in b.layers()]
-                for b in blocks
+                [torch.randn([n, 1, b.resolution, b.resolution], **options_random) for _ in b.layers()] for b in blocks
             ]
         options = {"noise_mode": noise_mode, "fused_modconv": fused_modconv, "impl": impl}
 

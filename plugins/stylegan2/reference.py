@@ -49,7 +49,9 @@ def modulated_conv2d(
     batch = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
     if styles.shape != (batch, in_channels) or x.shape[1] != in_channels:
-        raise ValueError(f"styles {tuple(styles.shape)} / input {tuple(x.shape)} do not fit weights {tuple(weight.shape)}")
+        raise ValueError(
+            f"styles {tuple(styles.shape)} / input {tuple(x.shape)} do not fit weights {tuple(weight.shape)}"
+        )
 
     w = dcoefs = None
     if demodulate or fused_modconv:
@@ -71,6 +73,8 @@ def modulated_conv2d(
     # One grouped convolution: the batch becomes groups of channels.
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
-    x = conv2d_resample(x, w, resample_filter, up=up, padding=padding, groups=batch, flip_weight=flip_weight, impl="ref")
+    x = conv2d_resample(
+        x, w, resample_filter, up=up, padding=padding, groups=batch, flip_weight=flip_weight, impl="ref"
+    )
     x = x.reshape(batch, -1, *x.shape[2:])
     return x + noise if noise is not None else x

@@ -30,7 +30,9 @@ def generate(*args: str):
 
 def test_writes_pngs_and_codes_from_seeds(tmp_path, weights):
     out = tmp_path / "out"
-    result = generate("--weights", str(weights), "--seeds", "0-2,7", "--trunc", "0.7", "--out", str(out), "--save-latents")
+    result = generate(
+        "--weights", str(weights), "--seeds", "0-2,7", "--trunc", "0.7", "--out", str(out), "--save-latents"
+    )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"seed{s:04d}.{ext}" for s in (0, 1, 2, 7) for ext in ("png", "safetensors")]
@@ -59,7 +61,8 @@ def test_same_seed_same_image_whatever_else_is_generated(tmp_path, weights):
 
 def test_random_noise_is_seeded_too(tmp_path, weights):
     for name in ("a", "b"):
-        result = generate("--weights", str(weights), "--seeds", "5", "--noise-mode", "random", "--out", str(tmp_path / name))
+        out = str(tmp_path / name)
+        result = generate("--weights", str(weights), "--seeds", "5", "--noise-mode", "random", "--out", out)
         assert result.exit_code == 0
     assert (tmp_path / "a" / "seed0005.png").read_bytes() == (tmp_path / "b" / "seed0005.png").read_bytes()
 
@@ -81,7 +84,8 @@ def test_bad_requests_are_one_line_errors(tmp_path, weights):
     assert_one_line_error(generate("--weights", str(weights), "--seeds", "4-1", "--out", out), "cannot read seeds")
     assert_one_line_error(generate("--seeds", "1", "--out", out), "no network given")
     assert_one_line_error(generate("--preset", "tiny", "--noise-mode", "loud", "--out", out), "unknown noise mode")
-    assert_one_line_error(generate("-g", "stylegan3", "--preset", "tiny", "--out", out), "no generator named 'stylegan3'")
+    unknown = generate("-g", "stylegan3", "--preset", "tiny", "--out", out)
+    assert_one_line_error(unknown, "no generator named 'stylegan3'")
     assert_one_line_error(generate("--weights", str(weights), "--preset", "tiny", "--out", out), "both a preset")
     assert not (tmp_path / "o").exists()
 
@@ -90,7 +94,8 @@ def test_existing_files_are_never_overwritten(tmp_path, weights):
     out = tmp_path / "o"
     out.mkdir()
     (out / "seed0001.png").write_bytes(b"keep me")
-    assert_one_line_error(generate("--weights", str(weights), "--seeds", "0-1", "--out", str(out)), "already has seed0001.png")
+    clash = generate("--weights", str(weights), "--seeds", "0-1", "--out", str(out))
+    assert_one_line_error(clash, "already has seed0001.png")
     assert (out / "seed0001.png").read_bytes() == b"keep me"
     assert generate("--weights", str(weights), "--seeds", "2", "--out", str(out)).exit_code == 0
     assert sorted(p.name for p in out.iterdir()) == ["seed0001.png", "seed0002.png"]

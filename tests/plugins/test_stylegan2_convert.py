@@ -29,7 +29,9 @@ from tests.pickles import (
 )
 
 runner = CliRunner()
-CONFIG = StyleGAN2Config(resolution=16, z_dim=8, w_dim=8, channel_base=64, channel_max=8, mapping_layers=2, conv_clamp=2.0)
+CONFIG = StyleGAN2Config(
+    resolution=16, z_dim=8, w_dim=8, channel_base=64, channel_max=8, mapping_layers=2, conv_clamp=2.0
+)
 
 
 def make_generator(config: StyleGAN2Config = CONFIG) -> StyleGAN2Generator:
@@ -67,7 +69,8 @@ def same_images(first: StyleGAN2Generator, second: StyleGAN2Generator) -> None:
     with torch.no_grad():
         for psi in (1.0, 0.7):
             expected = first.synthesis(first.mapping(z, truncation_psi=psi))
-            torch.testing.assert_close(second.synthesis(second.mapping(z, truncation_psi=psi)), expected, rtol=0, atol=0)
+            result = second.synthesis(second.mapping(z, truncation_psi=psi))
+            torch.testing.assert_close(result, expected, rtol=0, atol=0)
 
 
 class TestNVlabsConverterConformance(ConverterConformance):
@@ -145,7 +148,10 @@ def refusals(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     )
     unknown = nvlabs_generator_records(generator, nvlabs_init_kwargs(generator.config))
     unknown.meta["state"]["_modules"]["synthesis"].meta["state"]["_modules"]["b8"].meta["class_name"] = "FancyBlock"
-    files["unknown class"] = write_nvlabs_pickle(tmp_path / "u.pkl", {"G_ema": unknown}), "G.synthesis.b8 is a FancyBlock"
+    files["unknown class"] = (
+        write_nvlabs_pickle(tmp_path / "u.pkl", {"G_ema": unknown}),
+        "G.synthesis.b8 is a FancyBlock",
+    )
     conditional = nvlabs_init_kwargs(generator.config)
     conditional["c_dim"] = 10
     files["conditional"] = (

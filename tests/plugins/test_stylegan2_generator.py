@@ -41,7 +41,8 @@ def small_generator(**overrides) -> StyleGAN2Generator:
 )
 def test_num_ws_and_layer_resolutions_follow_the_blocks(resolution, num_ws):
     # channel_base == resolution keeps the 1024x1024 network tiny (one feature map at the top).
-    generator = StyleGAN2Generator(StyleGAN2Config(resolution=resolution, channel_base=resolution, channel_max=4, z_dim=4, w_dim=4))
+    config = StyleGAN2Config(resolution=resolution, channel_base=resolution, channel_max=4, z_dim=4, w_dim=4)
+    generator = StyleGAN2Generator(config)
     assert generator.num_ws == num_ws
     expected = [4, 4] + [r for r in (2**k for k in range(3, resolution.bit_length())) for _ in (0, 1)]
     assert list(generator.layer_resolutions) == expected

@@ -37,7 +37,8 @@ def test_matches_the_stepwise_computation(up, down, kernel, groups, flip_weight,
     x = torch.randn(2, 4, 8, 8, dtype=torch.float64, generator=gen)
     w = torch.randn(6, 4 // groups, kernel, kernel, dtype=torch.float64, generator=gen)
     padding = kernel // 2
-    result = conv2d_resample(x, w, F4, up=up, down=down, padding=padding, groups=groups, flip_weight=flip_weight, impl=impl)
+    options = {"up": up, "down": down, "padding": padding, "groups": groups, "flip_weight": flip_weight}
+    result = conv2d_resample(x, w, F4, impl=impl, **options)
     expected = stepwise(x, w, up, down, padding, groups, flip_weight)
     torch.testing.assert_close(result, expected, rtol=0, atol=1e-11)
 

@@ -43,7 +43,8 @@ def test_importing_and_running_the_ops_on_cpu_compiles_nothing():
 
 
 def test_unbuildable_kernels_warn_once_and_the_ops_fall_back(monkeypatch):
-    monkeypatch.setattr(extensions, "unavailable_reason", lambda: "no CUDA toolkit found (install nvcc or set CUDA_HOME)")
+    reason = "no CUDA toolkit found (install nvcc or set CUDA_HOME)"
+    monkeypatch.setattr(extensions, "unavailable_reason", lambda: reason)
     with pytest.warns(RuntimeWarning, match="no CUDA toolkit found") as caught:
         for name, sources in KERNELS.items():
             assert extensions.load_kernel(name, sources) is None
