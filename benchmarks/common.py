@@ -54,8 +54,20 @@ def matmul_ceiling_gflops(size: int = 2048, device: torch.device | None = None, 
 
 
 def peak_rss_gib() -> float:
-    """Peak resident memory of this process so far, in GiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """Peak resident memory of this process so far, in GiB.
+
+    Linux's ``VmHWM`` when available: ``ru_maxrss`` survives ``fork`` and
+    ``exec``, so a fresh interpreter started by a large process would report
+    its parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20  # KiB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def run_fresh(code: str, *, env: dict[str, str] | None = None) -> dict[str, Any]:

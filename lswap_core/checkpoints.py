@@ -66,6 +66,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield temp
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(temp, umask_mode(0o666))  # mkstemp creates 0600; give the usual permissions
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
@@ -75,6 +76,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def umask_mode(mode: int) -> int:
+    """``mode`` restricted by the process umask: what ``open`` or ``mkdir`` would give (0o666 / 0o777)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

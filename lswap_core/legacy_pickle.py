@@ -24,11 +24,13 @@ Tensors come back as plain CPU ``torch.Tensor`` objects.
 
 from __future__ import annotations
 
+import argparse
 import collections
 import dataclasses
 import hashlib
 import io
 import pickle
+import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -341,13 +343,38 @@ def load_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | 
             head = handle.read(64)
             handle.seek(0)
             if _is_legacy_torch_save(head):
-                return torch.load(handle, map_location="cpu", weights_only=True)
+                return _load_legacy_torch_save(handle, path)
             return RestrictedUnpickler(handle, source=str(path), extra=extra).load()
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is truncated or not a checkpoint ({reason})", hint="re-download it") from None
+
+
+def _load_legacy_torch_save(handle: Any, path: Path) -> Any:
+    """A pre-1.6 ``torch.save`` file, through torch's weights-only unpickler.
+
+    ``argparse.Namespace`` (training scripts save their arguments) is allowed
+    and comes back as a `Namespace` stand-in, as from the other formats.
+    """
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            data = torch.load(handle, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise UnsafePickleError(
+                f"{path} refers to {found.group(1)}, which lswap will not load",
+                hint="only tensors and plain data are read from checkpoints; export the weights as a state dict",
+            ) from None
+        raise
+    if isinstance(data, dict):
+        data = {
+            key: Namespace(**vars(value)) if isinstance(value, argparse.Namespace) else value
+            for key, value in data.items()
+        }
+    return data
 
 
 def _is_legacy_torch_save(head: bytes) -> bool:

@@ -175,3 +175,87 @@ def write_lightning_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor
         }
         torch.save(checkpoint, path)
     return path
+def nvlabs_generator_records(generator: torch.nn.Module, init_kwargs: Mapping[str, Any]) -> NVlabsObject:
+    """The persistent-object tree NVlabs' pickles hold for a StyleGAN2 ``Generator``.
+
+    ``generator`` is lswap's `StyleGAN2Generator`, whose modules have NVlabs'
+    class names and layout; every buffer is stored, as NVlabs' modules
+    register their resampling filters as persistent buffers.
+    """
+
+    def record(module: torch.nn.Module, class_name: str, kwargs: Mapping[str, Any]) -> NVlabsObject:
+        children = {name: record(child, type(child).__name__, {}) for name, child in module.named_children()}
+        return nvlabs_module(
+            class_name,
+            parameters={k: v.detach() for k, v in module._parameters.items() if v is not None},
+            buffers={k: v for k, v in module._buffers.items() if v is not None},
+            modules=children,
+            init_kwargs=kwargs,
+        )
+
+    return record(generator, "Generator", init_kwargs)
+
+
+def nvlabs_init_kwargs(config: Any, **synthesis_extra: Any) -> dict[str, Any]:
+    """``Generator`` constructor arguments, as stylegan2-ada-pytorch's train.py records them."""
+    return {
+        "z_dim": config.z_dim,
+        "c_dim": 0,
+        "w_dim": config.w_dim,
+        "img_resolution": config.resolution,
+        "img_channels": 3,
+        "mapping_kwargs": EasyDict(num_layers=config.mapping_layers, lr_multiplier=config.mapping_lr_multiplier),
+        "synthesis_kwargs": EasyDict(
+            channel_base=config.channel_base,
+            channel_max=config.channel_max,
+            num_fp16_res=4,
+            conv_clamp=config.conv_clamp,
+            **synthesis_extra,
+        ),
+    }
+
+
+def rosinality_state_dict(generator: Any) -> dict[str, torch.Tensor]:
+    """The ``g_ema`` state dict rosinality's ``model.Generator`` would have with these weights.
+
+    Written from rosinality's module layout: ``style.{1..n}`` after a
+    ``PixelNorm``, ``input.input``, ``conv1``/``to_rgb1``, ``convs``,
+    ``to_rgbs``, ``noises.noise_{i}`` and the blur kernels (the [1, 3, 3, 1]
+    filter normalised and times 4).
+    """
+    sd = generator.state_dict()
+    config = generator.config
+    k1 = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    blur = torch.outer(k1, k1) / torch.outer(k1, k1).sum() * 4
+    state: dict[str, torch.Tensor] = {}
+    for i in range(config.mapping_layers):
+        state[f"style.{i + 1}.weight"] = sd[f"mapping.fc{i}.weight"]
+        state[f"style.{i + 1}.bias"] = sd[f"mapping.fc{i}.bias"]
+    state["input.input"] = sd["synthesis.b4.const"][None]
+
+    def styled(prefix: str, layer: str) -> None:
+        state[f"{prefix}.conv.weight"] = sd[f"{layer}.weight"][None]
+        state[f"{prefix}.conv.modulation.weight"] = sd[f"{layer}.affine.weight"]
+        state[f"{prefix}.conv.modulation.bias"] = sd[f"{layer}.affine.bias"]
+        state[f"{prefix}.noise.weight"] = sd[f"{layer}.noise_strength"].reshape(1)
+        state[f"{prefix}.activate.bias"] = sd[f"{layer}.bias"]
+
+    def rgb(prefix: str, layer: str) -> None:
+        state[f"{prefix}.conv.weight"] = sd[f"{layer}.weight"][None]
+        state[f"{prefix}.conv.modulation.weight"] = sd[f"{layer}.affine.weight"]
+        state[f"{prefix}.conv.modulation.bias"] = sd[f"{layer}.affine.bias"]
+        state[f"{prefix}.bias"] = sd[f"{layer}.bias"].reshape(1, 3, 1, 1)
+
+    styled("conv1", "synthesis.b4.conv1")
+    rgb("to_rgb1", "synthesis.b4.torgb")
+    noises = [sd["synthesis.b4.conv1.noise_const"]]
+    for k, res in enumerate(config.block_resolutions[1:]):
+        styled(f"convs.{2 * k}", f"synthesis.b{res}.conv0")
+        state[f"convs.{2 * k}.conv.blur.kernel"] = blur
+        styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1")
+        rgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb")
+        state[f"to_rgbs.{k}.upsample.kernel"] = blur
+        noises += [sd[f"synthesis.b{res}.conv0.noise_const"], sd[f"synthesis.b{res}.conv1.noise_const"]]
+    for i, noise in enumerate(noises):
+        state[f"noises.noise_{i}"] = noise[None, None]
+    return {key: value.clone() for key, value in state.items()}

@@ -19,6 +19,7 @@ from .convert import convert_command
 from .demo import demo_command
 from .swap import swap_command
 from .train import train_command
+from .generate import generate_command
 from .output import debug_mode, report_error
 from .plugin_commands import commands_from_plugins
 
@@ -87,6 +88,7 @@ app.command("demo")(demo_command)
 app.command("swap")(swap_command)
 app.add_typer(analyze_commands.app, name="analyze")
 app.command("convert")(convert_command)
+app.command("generate")(generate_command)
 app.add_typer(bench_commands.app, name="bench")
 app.add_typer(face_commands.app, name="faces")
 app.add_typer(weights_commands.app, name="weights")

@@ -123,3 +123,14 @@ def test_legacy_torch_save_format(tmp_path):
     path = tmp_path / "legacy.pt"
     torch.save({"w": torch.randn(3)}, path, _use_new_zipfile_serialization=False)
     assert load_checkpoint(path)["w"].shape == (3,)
+
+
+def test_legacy_torch_save_files_read_their_arguments_and_refuse_code(tmp_path):
+    path = tmp_path / "legacy.pt"
+    torch.save({"g": {"w": torch.ones(2)}, "args": argparse.Namespace(size=8)}, path, _use_new_zipfile_serialization=False)
+    loaded = load_checkpoint(path)
+    assert torch.equal(loaded["g"]["w"], torch.ones(2)) and loaded["args"]["size"] == 8
+    bad = tmp_path / "bad.pt"
+    torch.save({"hook": os.system}, bad, _use_new_zipfile_serialization=False)
+    with pytest.raises(UnsafePickleError, match="system"):
+        load_checkpoint(bad)

@@ -54,6 +54,7 @@ def test_wheel_contains_plugins_and_configs(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("lswap-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "lswap_core/cli/app.py" in names and "lswap_plugins/__init__.py" in names
+    assert {"lswap_core/ops/csrc/upfirdn2d.cu", "lswap_core/ops/csrc/bias_act.cpp"} <= names  # kernel sources
     configs = {p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.yaml")}
     assert {f"lswap_configs/{c}" for c in configs} <= names
     assert not any(name.startswith(("plugins/", "tests/", "configs/")) for name in names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 import re
 
@@ -16,6 +17,17 @@ from lswap_core.registry import get_registry, list_components, load_generator
 from tests.support import PLUGIN_SOURCE, ToyGenerator
 
 BROKEN_SOURCE = "raise ImportError('needs the missing package frobnicate')\n"
+
+
+@pytest.fixture(autouse=True)
+def _without_builtin_plugins(monkeypatch):
+    """These tests watch the plugin system alone: lswap's own plugins are blocked."""
+    builtin = [
+        entry.name
+        for entry in importlib.metadata.entry_points(group="lswap")
+        if entry.dist is not None and entry.dist.metadata["Name"] == "lswap"
+    ]
+    monkeypatch.setenv("LSWAP_DISABLE_PLUGINS", ",".join(builtin))
 
 
 def test_every_hook_spec_is_documented():

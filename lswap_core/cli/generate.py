@@ -1,0 +1,153 @@
+"""``lswap generate``: images (and their W+ codes) from seeds.
+
+A seed gives the same z on every machine: ``numpy.random.RandomState(seed)
+.randn(1, z_dim)``, the convention of NVlabs' ``generate.py``, so a converted
+official network renders the same image for the same seed, truncation and
+``--noise-mode const`` as NVlabs' script. Each seed is rendered on its own,
+so an image never depends on which other seeds were asked for.
+
+Nothing is written until every image is done: files go to a temporary folder
+beside ``--out`` and are moved into place at the end, and existing files are
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import CheckpointError, InputError
+from .options import DeviceOption, GeneratorOption, OutDirOption, parse_seeds
+from .output import stdout_console
+
+NOISE_MODES = ("const", "random", "none")
+
+
+def generate_command(
+    out: OutDirOption,
+    generator: GeneratorOption = "stylegan2",
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", "-w", help="Generator export (from `lswap convert`).", show_default=False),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="Randomly initialised network of a named preset (e.g. tiny).")
+    ] = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds, like 0-7 or 1,4,9-11.")] = "0-7",
+    trunc: Annotated[float, typer.Option("--trunc", help="Truncation psi: 1 keeps the codes, 0 gives the mean.")] = 1.0,
+    trunc_cutoff: Annotated[
+        int | None, typer.Option("--trunc-cutoff", help="Truncate only the first N rows of W+.", show_default=False)
+    ] = None,
+    noise_mode: Annotated[str, typer.Option("--noise-mode", help="const, random or none.")] = "const",
+    save_latents: Annotated[
+        bool, typer.Option("--save-latents", help="Also write each W+ code as seedNNNN.safetensors.")
+    ] = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Render images from seeds with a generator; writes seedNNNN.png (and codes) into --out."""
+    import torch
+
+    from ..checkpoints import save_export
+    from ..devices import resolve_device
+    from ..progress import track
+    from ..registry import load_generator
+
+    seed_list = parse_seeds(seeds)
+    if noise_mode not in NOISE_MODES:
+        raise InputError(f"unknown noise mode {noise_mode!r}", hint=f"choose one of {', '.join(NOISE_MODES)}")
+    if weights is None and preset is None:
+        raise InputError(
+            "no network given", hint="pass --weights FILE (an export from `lswap convert`) or --preset NAME"
+        )
+    names = [f"seed{seed:04d}.png" for seed in seed_list]
+    if save_latents:
+        names += [f"seed{seed:04d}.safetensors" for seed in seed_list]
+    _check_output(out, names)
+
+    target = resolve_device(device)
+    model = load_generator(generator, weights=weights, preset=preset, device=target)
+    model.requires_grad_(False)
+    cuda_devices = []
+    if target.type == "cuda":
+        cuda_devices = [torch.cuda.current_device() if target.index is None else target.index]
+    with _staging(out) as staging:
+        for seed in track(seed_list, "generating"):
+            z = _seed_z(seed, model.z_dim).to(target)
+            # --noise-mode random: noise seeded by the seed too, without touching the caller's RNG state.
+            with torch.no_grad(), torch.random.fork_rng(devices=cuda_devices):
+                torch.manual_seed(seed)
+                ws = model.mapping(z, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
+                image = model.synthesis(ws, noise_mode=noise_mode)  # type: ignore[arg-type]
+            _write_png(staging / f"seed{seed:04d}.png", image)
+            if save_latents:
+                save_export(
+                    staging / f"seed{seed:04d}.safetensors",
+                    kind="latent",
+                    name=generator,
+                    config={
+                        "seed": seed,
+                        "truncation_psi": trunc,
+                        "truncation_cutoff": trunc_cutoff,
+                        "noise_mode": noise_mode,
+                    },
+                    tensors={"ws": ws},
+                    provenance={"weights": str(weights) if weights else f"preset {preset}"},
+                )
+    stdout_console().print(f"wrote {len(seed_list)} image(s) to {out}")
+
+
+def _seed_z(seed: int, z_dim: int):  # noqa: ANN202 - torch is imported lazily
+    """z for a seed, as NVlabs' generate.py draws it (float64 normals from MT19937, as float32)."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float()
+
+
+def _write_png(path: Path, image) -> None:  # noqa: ANN001 - a torch tensor
+    from PIL import Image
+
+    from ..imaging import to_uint8
+
+    Image.fromarray(to_uint8(image)[0].numpy(), "RGB").save(path)
+
+
+def _check_output(out: Path, names: list[str]) -> None:
+    """Refuse before any work when --out is a file or would have files overwritten."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file", hint="choose a folder")
+    clashes = [name for name in names if (out / name).exists()]
+    if clashes:
+        shown = ", ".join(clashes[:3]) + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")
+        raise InputError(f"{out} already has {shown}", hint="choose another --out or remove those files")
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` whose files move into ``out`` only if the block succeeds."""
+    from ..checkpoints import umask_mode
+
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    try:
+        staging.chmod(umask_mode(0o777))  # becomes --out: give it a folder's usual permissions
+        yield staging
+        if not out.exists():
+            os.rename(staging, out)
+            return
+        for item in sorted(staging.iterdir()):
+            os.replace(item, out / item.name)
+    except OSError as exc:
+        raise CheckpointError(
+            f"could not write to {out}: {exc.strerror or exc}", hint="free disk space or choose another --out"
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""StyleGAN2: the generator, and converters for NVlabs and rosinality checkpoints."""

@@ -1,0 +1,134 @@
+"""The StyleGAN2 generator as an lswap `Generator`.
+
+Karras et al., "Analyzing and Improving the Image Quality of StyleGAN" (CVPR
+2020), as implemented by NVlabs' stylegan2-ada-pytorch
+(``training/networks.py``, class ``Generator``); `networks` holds the modules.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from lswap_core.errors import IncompatibleLatentError, InputError
+from lswap_core.interfaces import Generator, NoiseMode
+
+from .config import PRESETS, StyleGAN2Config
+from .networks import Impl, MappingNetwork, SynthesisNetwork
+
+NOISE_MODES = typing.get_args(NoiseMode)
+IMPLS = typing.get_args(Impl)
+
+
+class StyleGAN2Generator(Generator):
+    """StyleGAN2 (NVlabs stylegan2-ada-pytorch architecture), any power-of-two resolution.
+
+    Its state dict uses NVlabs' names (``mapping.fc0.weight``,
+    ``synthesis.b1024.torgb.bias``...): the child modules are registered as
+    ``mapping`` and ``synthesis`` although the `Generator` interface's methods
+    of those names shadow them as attributes; reach the modules through
+    `mapping_network` and `synthesis_network`.
+    """
+
+    name = "stylegan2"
+    description = "StyleGAN2 generator (NVlabs architecture); official pickles and rosinality checkpoints convert"
+    config_class = StyleGAN2Config
+    presets: ClassVar[dict[str, dict[str, object]]] = PRESETS
+
+    def __init__(self, config: StyleGAN2Config | None = None) -> None:
+        super().__init__(config)
+        synthesis = SynthesisNetwork(self.config)
+        # Registered under NVlabs' names; see the class docstring.
+        self._modules["synthesis"] = synthesis
+        self._modules["mapping"] = MappingNetwork(self.config, num_ws=synthesis.num_ws)
+        self._layer_resolutions = synthesis.layer_resolutions()
+
+    @property
+    def mapping_network(self) -> MappingNetwork:
+        return self._modules["mapping"]  # type: ignore[return-value]
+
+    @property
+    def synthesis_network(self) -> SynthesisNetwork:
+        return self._modules["synthesis"]  # type: ignore[return-value]
+
+    @property
+    def num_ws(self) -> int:
+        return self.synthesis_network.num_ws
+
+    @property
+    def w_dim(self) -> int:
+        return self.config.w_dim
+
+    @property
+    def z_dim(self) -> int:
+        return self.config.z_dim
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def layer_resolutions(self) -> tuple[int, ...]:
+        return self._layer_resolutions
+
+    @property
+    def w_avg(self) -> Tensor:
+        return self.mapping_network.w_avg
+
+    def mapping(
+        self,
+        z: Tensor,
+        *,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        impl: Impl = "auto",
+    ) -> Tensor:
+        """z ``(N, z_dim)`` to W+ ``(N, num_ws, w_dim)``; see `Generator.mapping`.
+
+        :param impl: ``"reference"`` runs NVlabs' reference ops.
+        """
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise IncompatibleLatentError(
+                f"z of shape {tuple(z.shape)} does not fit generator {self.name!r}, which takes (N, {self.z_dim})"
+            )
+        if truncation_cutoff is not None and not 0 <= truncation_cutoff <= self.num_ws:
+            raise InputError(f"truncation cutoff {truncation_cutoff} is outside 0..{self.num_ws}")
+        return self.mapping_network(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, impl=impl)
+
+    def synthesis(
+        self,
+        ws: Tensor,
+        *,
+        camera: Tensor | None = None,
+        noise_mode: NoiseMode = "const",
+        impl: Impl = "auto",
+        fused_modconv: bool | None = None,
+        rng: torch.Generator | None = None,
+    ) -> Tensor:
+        """W+ ``(N, num_ws, w_dim)`` to images ``(N, 3, resolution, resolution)``; see `Generator.synthesis`.
+
+        :param impl: ``"auto"`` (the fast path) or ``"reference"`` (NVlabs'
+            algorithm with the reference ops; the benchmark baseline).
+        :param fused_modconv: with ``impl="reference"``, grouped convolutions
+            (``True``) or scaled activations (``False``); ``None`` is NVlabs'
+            default (grouped when not training). The fast path chooses by itself.
+        :param rng: the random generator of ``noise_mode="random"`` (default:
+            torch's global one, drawn in the same order as NVlabs).
+        """
+        if camera is not None:
+            raise InputError(f"generator {self.name!r} renders a single view and takes no camera")
+        if impl not in IMPLS:
+            raise InputError(f"unknown synthesis implementation {impl!r}", hint=f"choose one of {', '.join(IMPLS)}")
+        if noise_mode not in NOISE_MODES:
+            raise InputError(f"unknown noise mode {noise_mode!r}", hint=f"choose one of {', '.join(NOISE_MODES)}")
+        self.check_ws(ws)
+        return self.synthesis_network(ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl, rng=rng)
+
+    @torch.no_grad()
+    def mean_w(self, samples: int = 10_000, seed: int = 0) -> Tensor:
+        """The mean W of ``samples`` seeded draws of z, ``(w_dim,)``: ``w_avg`` of an untrained network."""
+        z = torch.randn(samples, self.z_dim, generator=torch.Generator().manual_seed(seed))
+        return self.mapping_network.embed(z.to(self.device)).mean(dim=0)
