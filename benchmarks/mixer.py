@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         for batch in [int(b) for b in batches.split(",")]:
             source = torch.randn(batch, num_ws, 512, device=torch_device)
             target = torch.randn(batch, num_ws, 512, device=torch_device)
-            for label, step in _patterns(source, target):
+            for label, step in _patterns(source, target, {id(baseline): _optimizer(baseline), id(ours): _optimizer(ours)}):
                 base = time_ms(lambda: step(baseline), repeats=repeats, warmup=2, device=torch_device)
                 mine = time_ms(lambda: step(ours), repeats=repeats, warmup=2, device=torch_device)
                 rows.append((batch, label, base, mine, base / mine))
@@ -67,8 +67,15 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _patterns(source: object, target: object) -> list[tuple[str, object]]:
-    """The passes measured, as the trainer runs them (gradients set to None between steps)."""
+def _optimizer(module: object) -> object:
+    """The trainer's own optimizer (paper settings), for either layout."""
+    from lswap_core.training import OptimConfig, build_optimizer
+
+    return build_optimizer(module.parameters(), OptimConfig())  # type: ignore[attr-defined]
+
+
+def _patterns(source: object, target: object, optimizers: dict[int, object]) -> list[tuple[str, object]]:
+    """The passes measured, as the trainer runs them (gradients set to None between steps, clipping, AdamW)."""
     import torch
 
     def forward(module: torch.nn.Module) -> None:
@@ -80,4 +87,11 @@ def _patterns(source: object, target: object) -> list[tuple[str, object]]:
             parameter.grad = None
         module(source, target).square().mean().backward()
 
-    return [("forward", forward), ("forward+backward", forward_backward)]
+    def training_step(module: torch.nn.Module) -> None:
+        optimizer = optimizers[id(module)]
+        optimizer.zero_grad(set_to_none=True)
+        module(source, target).square().mean().backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        optimizer.step()
+
+    return [("forward", forward), ("forward+backward", forward_backward), ("training step (+clip, AdamW)", training_step)]

@@ -10,7 +10,7 @@ the generator into the mixer only, and minimises
 Every random draw of step ``k`` is seeded from ``(seed, k)``, so a resumed
 run reproduces an uninterrupted one, and a ``torchrun`` run over several
 processes sees the same global batch as a single process (each rank takes
-its slice; DDP averages the gradients).
+its slice; the gradients are averaged over processes).
 """
 
 from __future__ import annotations
@@ -250,6 +250,25 @@ class Distributed:
         torch.distributed.all_reduce(value)
         return bool(value.item() > 0)
 
+    def broadcast_parameters(self, module: nn.Module) -> None:
+        """Give every process the main process's parameters."""
+        if self.enabled:
+            for parameter in module.parameters():
+                torch.distributed.broadcast(parameter.data, src=0)
+
+    def average_gradients(self, module: nn.Module) -> None:
+        """Average gradients over processes (each process's loss is a mean over its slice of the batch).
+
+        Done by hand rather than with DistributedDataParallel, because the mixer
+        writes its gradients in place instead of handing them to autograd's hooks.
+        """
+        if not self.enabled:
+            return
+        for parameter in module.parameters():
+            if parameter.grad is not None:
+                torch.distributed.all_reduce(parameter.grad)
+                parameter.grad.div_(self.world_size)
+
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         """Average scalar metrics over processes."""
         if not self.enabled:
@@ -322,16 +341,12 @@ class Trainer:
             hidden=config.mixer.hidden,
             residual_coefficient=config.mixer.residual_coefficient,
         ).to(self.device)
-        self.model: nn.Module = self.mixer
-        if self.dist.enabled:
-            self.model = nn.parallel.DistributedDataParallel(self.mixer)
+        self.dist.broadcast_parameters(self.mixer)
         self.space = LatentSpace(
             config.mixer.space, config.sampling.truncation_psi, config.sampling.truncation_cutoff
         )
         self.loss = LatentSwapLoss(self.embedder, self.shape_model, config.loss)
-        self.optimizer = torch.optim.AdamW(
-            self.mixer.parameters(), lr=config.optim.lr, betas=config.optim.betas, weight_decay=config.optim.weight_decay
-        )
+        self.optimizer = build_optimizer(self.mixer.parameters(), config.optim)
         self.validation = self._validation_pairs()
         self.start_step = 0
         if self.resume_state is not None:
@@ -359,7 +374,7 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------------
 
-    def losses(self, z_source: Tensor, z_target: Tensor, noise_mode: NoiseMode, model: nn.Module) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def losses(self, z_source: Tensor, z_target: Tensor, noise_mode: NoiseMode) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Loss terms for a batch of pairs, and the images (for grids)."""
         space, generator = self.space, self.generator
         # Codes and the mixer stay in float32; autocast covers the networks that render and judge images.
@@ -369,7 +384,7 @@ class Trainer:
                 source_images = space.render(generator, source, noise_mode)
                 target_images = space.render(generator, target, noise_mode)
                 source_embeddings = self.embedder.embed(source_images).float()
-        swap = model(source, target)
+        swap = self.mixer(source, target)
         with self._autocast():
             swap_images = space.render(generator, swap, noise_mode)
             terms = self.loss(
@@ -394,11 +409,12 @@ class Trainer:
         z_source, z_target = z_source[local].to(self.device), z_target[local].to(self.device)
         torch.manual_seed(step_seed(run.seed, step) + 1 + self.dist.rank)  # the generator's random noise
         self.optimizer.zero_grad(set_to_none=True)
-        terms, _ = self.losses(z_source, z_target, sampling.noise_mode, self.model)
+        terms, _ = self.losses(z_source, z_target, sampling.noise_mode)
         bad = [name for name, value in terms.items() if not torch.isfinite(value)]
         if self.dist.any(bool(bad)):
             self._diverged(step, bad)
         terms["total"].backward()
+        self.dist.average_gradients(self.mixer)
         grad_norm = (
             nn.utils.clip_grad_norm_(self.mixer.parameters(), self.config.optim.grad_clip)
             if self.config.optim.grad_clip > 0
@@ -423,7 +439,7 @@ class Trainer:
     def validate(self) -> tuple[dict[str, float], dict[str, Tensor]]:
         """Losses on the fixed validation pairs (constant noise), and their images."""
         z_source, z_target = (z.to(self.device) for z in self.validation)
-        terms, images = self.losses(z_source, z_target, "const", self.mixer)
+        terms, images = self.losses(z_source, z_target, "const")
         return {name: float(value) for name, value in terms.items()}, images
 
     # -- the loop ------------------------------------------------------------------------------
@@ -529,6 +545,21 @@ def deferred_interrupt() -> Iterator[threading.Event]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def build_optimizer(parameters: Iterator[nn.Parameter], optim: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW as the paper trains; the fused kernel where this torch has it for the device.
+
+    The fused step updates each parameter in one pass; the default one makes
+    several full-size temporaries per step, which on a CPU cost more than the
+    arithmetic (measured: 33 ms instead of 160 ms for the 18×512 mixer).
+    """
+    params = list(parameters)
+    options = {"lr": optim.lr, "betas": optim.betas, "weight_decay": optim.weight_decay}
+    try:
+        return torch.optim.AdamW(params, fused=True, **options)
+    except (RuntimeError, TypeError, ValueError):  # torch < 2.4 on CPU
+        return torch.optim.AdamW(params, **options)
 
 
 def _build(loader: Any, spec: ComponentSpec, seed: int, device: torch.device) -> Any:

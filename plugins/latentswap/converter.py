@@ -92,12 +92,12 @@ class LatentSwapCheckpointConverter(Converter):
             "num_ws": len(rows) if space == "w+" else 2 * int(math.log2(size)) - 2,
             "w_dim": int(w_dim),
             "space": space,
-            "hidden": [int(w.shape[1]) for w in weights[:-1]],
+            "hidden": [int(w.shape[1]) for w in weights[:-1]],  # out features of each hidden layer
             "residual_coefficient": float(residual) if residual is not None else 1.0,
         }
         tensors: dict[str, torch.Tensor] = {}
         for k, (weight, bias) in enumerate(zip(weights, biases)):
-            tensors[f"weights.{k}"] = weight.transpose(1, 2).contiguous().float()  # Linear (out, in) -> ours (in, out)
+            tensors[f"weights.{k}"] = weight.contiguous().float()  # (rows, out, in), nn.Linear's orientation
             tensors[f"biases.{k}"] = bias[:, None, :].contiguous().float()
         provenance = {"format": "LatentSwap Lightning checkpoint", "latent_type": space}
         if "global_step" in checkpoint:

@@ -18,9 +18,9 @@ def per_row_reference(mixer: LatentMixer, source, target):
     for row in range(source.shape[1]):
         layers = []
         for k, (weight, bias) in enumerate(zip(mixer.weights, mixer.biases)):
-            linear = nn.Linear(weight.shape[1], weight.shape[2])
-            linear.weight.data = weight[row].t().clone()
-            linear.bias.data = bias[row, 0].clone()
+            linear = nn.Linear(weight.shape[2], weight.shape[1])
+            linear.weight.data = weight[row].detach().clone()
+            linear.bias.data = bias[row, 0].detach().clone()
             layers += [linear, nn.SiLU()] if k < len(mixer.weights) - 1 else [linear]
         outputs.append(nn.Sequential(*layers)(torch.cat([source[:, row], target[:, row]], dim=1)))
     return torch.stack(outputs, dim=1) + mixer.config.residual_coefficient * target
@@ -96,3 +96,47 @@ def test_load_mixer_refuses_other_exports(tmp_path):
     path = save_export(tmp_path / "g.safetensors", kind="generator", name="toy", config={}, tensors={"w": torch.zeros(1)})
     with pytest.raises(CheckpointError, match="holds a generator 'toy', not a latent mixer"):
         load_mixer(path)
+
+
+@pytest.mark.parametrize("batch", [3, 20])  # the row-by-row and the batched forward
+def test_outputs_and_gradients_match_separate_mlps(batch):
+    torch.manual_seed(0)
+    mixer = LatentMixer(MixerConfig(num_ws=4, w_dim=8, hidden=(16, 12, 8, 8)))
+    source = torch.randn(batch, 4, 8, requires_grad=True)
+    target = torch.randn(batch, 4, 8, requires_grad=True)
+    reference_rows = []
+    for row in range(4):
+        layers = []
+        for k, (weight, bias) in enumerate(zip(mixer.weights, mixer.biases)):
+            linear = nn.Linear(weight.shape[2], weight.shape[1])
+            linear.weight.data, linear.bias.data = weight[row].detach().clone(), bias[row, 0].detach().clone()
+            layers += [linear, nn.SiLU()] if k < len(mixer.weights) - 1 else [linear]
+        reference_rows.append(nn.Sequential(*layers))
+    src_ref, tgt_ref = source.detach().clone().requires_grad_(True), target.detach().clone().requires_grad_(True)
+    expected = torch.stack([m(torch.cat([src_ref[:, r], tgt_ref[:, r]], 1)) for r, m in enumerate(reference_rows)], 1) + tgt_ref
+    out = mixer(source, target)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(source.grad, src_ref.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(target.grad, tgt_ref.grad, rtol=1e-4, atol=1e-5)
+    for k in range(len(mixer.weights)):
+        for row, reference in enumerate(reference_rows):
+            linear = reference[2 * k]
+            torch.testing.assert_close(mixer.weights[k].grad[row], linear.weight.grad, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(mixer.biases[k].grad[row, 0], linear.bias.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_gradients_accumulate_and_reuse_their_memory():
+    mixer = LatentMixer(MixerConfig(num_ws=2, w_dim=4, hidden=(8,)))
+    source, target = torch.randn(3, 2, 4), torch.randn(3, 2, 4)
+    mixer(source, target).sum().backward()
+    first = mixer.weights[0].grad.clone()
+    pointer = mixer.weights[0].grad.data_ptr()
+    mixer(source, target).sum().backward()
+    torch.testing.assert_close(mixer.weights[0].grad, 2 * first)
+    mixer.zero_grad(set_to_none=True)
+    mixer(source, target).sum().backward()
+    torch.testing.assert_close(mixer.weights[0].grad, first)
+    assert mixer.weights[0].grad.data_ptr() == pointer
