@@ -259,7 +259,7 @@ def load_component(
     entry = get_registry(kind).get(name)
     cls = entry.cls
     if weights is None:
-        component = cls(build_config(cls, preset, config))
+        component = _construct(cls, build_config(cls, preset, config))
     else:
         if preset is not None:
             raise ConfigError(
@@ -276,12 +276,20 @@ def load_component(
                 f"not the {KIND_LABELS[kind]} {name!r}",
                 hint=f"load it as {export.kind} {export.name!r} or pick the matching file",
             )
-        component = cls(build_config(cls, None, {**export.config, **config}))
+        component = _construct(cls, build_config(cls, None, {**export.config, **config}))
         load_state_strict(component, export.tensors, source=str(weights))
     component.eval()
     if device is not None:
         component.to(device)
     return component
+
+
+def _construct(cls: type[Component], config: Any) -> Component:
+    """Build a component; a config its constructor rejects is a `ConfigError`."""
+    try:
+        return cls(config)
+    except ValueError as exc:
+        raise ConfigError(f"{KIND_LABELS[cls.kind]} {cls.name!r} cannot be built with this config: {exc}") from None
 
 
 def load_generator(name: str, weights: str | Path | None = None, **options: Any) -> Generator:

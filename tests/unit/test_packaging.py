@@ -14,7 +14,12 @@ tomllib = pytest.importorskip("tomllib")
 
 from tests.conftest import REPO
 
-PACKAGE_ROOTS = {"lswap_core": REPO / "lswap_core", "lswap_plugins": REPO / "plugins", "lswap_benchmarks": REPO / "benchmarks"}
+PACKAGE_ROOTS = {
+    "lswap_core": REPO / "lswap_core",
+    "lswap_plugins": REPO / "plugins",
+    "lswap_benchmarks": REPO / "benchmarks",
+    "lswap_configs": REPO / "configs",
+}
 
 
 def _pyproject() -> dict:

@@ -1,0 +1,1 @@
+"""lswap's built-in YAML configs, installed as ``lswap_configs`` (``--config NAME`` finds them)."""
