@@ -7,21 +7,23 @@ from typing import Annotated
 import typer
 
 
-def _official_layout(num_ws: int, w_dim: int) -> object:
+def official_layout(num_ws: int, w_dim: int, hidden: tuple[int, ...] = (1024, 1024, 512, 512)) -> object:
     """The baseline: one nn.Sequential per W+ row, looped over with concatenation (official LatentMixerSep)."""
     import torch
     from torch import nn
 
+    widths = [2 * w_dim, *hidden, w_dim]
+
+    def row() -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers += [nn.Linear(fan_in, fan_out)] + ([nn.SiLU()] if index < len(widths) - 2 else [])
+        return nn.Sequential(*layers)
+
     class PerRowMixer(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.mixer = nn.ModuleList(
-                nn.Sequential(
-                    nn.Linear(2 * w_dim, 1024), nn.SiLU(), nn.Linear(1024, 1024), nn.SiLU(),
-                    nn.Linear(1024, 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, w_dim),
-                )
-                for _ in range(num_ws)
-            )
+            self.mixer = nn.ModuleList(row() for _ in range(num_ws))
 
         def forward(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             rows = [m(torch.cat((source[:, i], target[:, i]), dim=1)) for i, m in enumerate(self.mixer)]
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
         used = set_threads(threads)
         torch.manual_seed(0)
         ours = LatentMixer(MixerConfig(num_ws=num_ws, w_dim=512)).to(torch_device)
-        baseline = _official_layout(num_ws, 512).to(torch_device)  # type: ignore[attr-defined]
+        baseline = official_layout(num_ws, 512).to(torch_device)  # type: ignore[attr-defined]
         rows = []
         for batch in [int(b) for b in batches.split(",")]:
             source = torch.randn(batch, num_ws, 512, device=torch_device)

@@ -77,7 +77,8 @@ class AssetFile:
 class Conversion:
     """An lswap export made from one of an asset's files when it is fetched.
 
-    :param source: name of the asset file the converter reads.
+    :param source: name of the asset file the converter reads, or ``"."`` for
+        the asset's whole folder (converters that read a set of files).
     :param output: file name of the export in the asset's folder (``.safetensors``).
     :param converter: the converter's name; ``None`` uses whichever installed
         converter recognises the file, and skips the export when none does.
@@ -135,7 +136,7 @@ class Asset:
             if file.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", file.sha256):
                 raise ValueError(f"asset {self.name!r}: {file.name} has a malformed sha256")
         for conversion in self.conversions:
-            if conversion.source not in names:
+            if conversion.source not in names and conversion.source != ".":
                 raise ValueError(f"asset {self.name!r}: conversion source {conversion.source!r} is not one of its files")
             if not conversion.output.endswith(".safetensors") or conversion.output in names:
                 raise ValueError(f"asset {self.name!r}: conversion output {conversion.output!r} must be a new .safetensors name")
@@ -514,7 +515,7 @@ def _convert(asset: Asset) -> tuple[list[Path], list[str]]:
     for conversion in asset.conversions:
         output = folder / conversion.output
         if not output.is_file():
-            source = folder / conversion.source
+            source = folder if conversion.source == "." else folder / conversion.source
             if conversion.converter is None:
                 try:
                     find_converter(source)

@@ -24,3 +24,10 @@ def lswap_register_converters(register):
     from .convert import TfjsManifestConverter
 
     register(TfjsManifestConverter)
+
+
+@hookimpl
+def lswap_register_assets(register):
+    from .assets import register_assets
+
+    register_assets(register)

@@ -20,3 +20,10 @@ def lswap_register_converters(register: Register) -> None:
 
     register(NVlabsPickleConverter)
     register(RosinalityConverter)
+
+
+@hookimpl
+def lswap_register_assets(register: Register) -> None:
+    from .assets import register_assets
+
+    register_assets(register)

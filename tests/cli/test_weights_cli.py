@@ -86,4 +86,6 @@ def test_plugins_list_shows_the_assets_each_plugin_declares():
     result = runner.invoke(app, ["plugins", "list", "--json"])
     plugins = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
     assert plugins["deep3dface"]["assets"] == ["bfm", "deep3dface"]
-    assert "faceapi" in plugins["assets-catalog"]["assets"]
+    assert plugins["faceapi"]["assets"] == ["faceapi"]
+    assert "stylegan2-ffhq" in plugins["stylegan2"]["assets"] and "latentswap-mixer" in plugins["latentswap"]["assets"]
+    assert plugins["assets-catalog"]["assets"] == ["e4e-ffhq", "stylenerf-ffhq-1024", "stylenerf-ffhq-256", "stylenerf-ffhq-512"]

@@ -379,7 +379,7 @@ def test_face_api_is_declared_with_the_published_package_hashes():
     members = {file.member for file in asset.files}
     assert "model/face_recognition_model.bin" in members and "LICENSE" in members
     assert all(file.sha256 for file in asset.files)
-    assert len(asset.conversions) == 7
+    assert [c.output for c in asset.conversions] == ["faceapi-embedder.safetensors", "faceapi-analyzer.safetensors"]
 
 
 @pytest.mark.skipif(not (SHARED_ASSETS / "face-api").is_dir(), reason="shared face-api assets are absent")
@@ -390,3 +390,8 @@ def test_shared_face_api_files_match_the_declared_hashes(tmp_path, home):
         assert hashlib.sha256((folder / file.name).read_bytes()).hexdigest() == file.sha256, file.name
     fetch("faceapi", source=folder)
     assert asset_folder("faceapi").is_dir() and all(c.ok for c in verify("faceapi"))
+    # The fetched asset loads by name, each component from its own export.
+    import lswap_core
+
+    assert lswap_core.load_embedder("faceapi", weights="faceapi").embedding_dim == 128
+    assert lswap_core.load_face_analyzer("faceapi", weights="faceapi").name == "faceapi"
