@@ -15,12 +15,11 @@ app = typer.Typer(help="Find faces in photos and FFHQ-align them.", no_args_is_h
 
 AnalyzerOption = Annotated[str, typer.Option("--analyzer", "-a", help="Registered face analyzer.")]
 AnalyzerWeightsOption = Annotated[
-    Path,
+    str,
     typer.Option(
         "--weights",
         "-w",
-        help="Face analyzer export (e.g. `lswap convert FACE_API_MODEL_DIR faceapi.safetensors`).",
-        show_default=False,
+        help="Face analyzer export, or a fetched asset's name (`lswap weights fetch faceapi`).",
     ),
 ]
 FaceIndexOption = Annotated[
@@ -29,7 +28,7 @@ FaceIndexOption = Annotated[
 ]
 
 
-def _load_analyzer(name: str, weights: Path, device: str) -> Any:
+def _load_analyzer(name: str, weights: str, device: str) -> Any:
     from ..devices import resolve_device
     from ..registry import load_face_analyzer
 
@@ -48,7 +47,7 @@ def _face_record(index: int, face: Any) -> dict[str, Any]:
 @app.command("detect")
 def detect_command(
     images: Annotated[list[Path], typer.Argument(help="Photos to search.", show_default=False)],
-    weights: AnalyzerWeightsOption,
+    weights: AnalyzerWeightsOption = "faceapi",
     analyzer: AnalyzerOption = "faceapi",
     device: DeviceOption = "cpu",
     as_json: JsonOption = False,
@@ -78,11 +77,11 @@ def detect_command(
 @app.command("align")
 def align_command(
     image: Annotated[Path, typer.Argument(help="The photo.", show_default=False)],
-    weights: AnalyzerWeightsOption,
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Aligned image file (.png...); with --all-faces, a folder.", show_default=False),
     ],
+    weights: AnalyzerWeightsOption = "faceapi",
     size: Annotated[int, typer.Option("--size", help="Side of the aligned image in pixels.")] = 1024,
     face_index: FaceIndexOption = None,
     all_faces: Annotated[bool, typer.Option("--all-faces", help="Align every face, into the --out folder.")] = False,
