@@ -173,14 +173,21 @@ def _face_crop_batch(photo: Any, box: Any, count: int, face_crops: Any) -> Any:
 
 
 def _dlib_models() -> dict[str, Any] | None:
+    import importlib.util
+    from pathlib import Path
+
     try:
         import dlib
-        import face_recognition_models
     except ImportError:
         return None
+    # face_recognition_models' own import needs pkg_resources, which new setuptools lacks: find its files directly.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    models = Path(next(iter(spec.submodule_search_locations))) / "models"
     return {
         "module": dlib,
         "detector": dlib.get_frontal_face_detector(),
-        "shape": dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()),
-        "recognizer": dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()),
+        "shape": dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat")),
+        "recognizer": dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")),
     }
