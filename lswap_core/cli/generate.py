@@ -24,28 +24,29 @@ from typing import Annotated
 import typer
 
 from ..errors import CheckpointError, InputError
-from .options import DeviceOption, GeneratorOption, OutDirOption, parse_seeds
+from .options import (
+    DeviceOption,
+    GeneratorOption,
+    NoiseModeOption,
+    OutDirOption,
+    PresetOption,
+    TruncCutoffOption,
+    TruncOption,
+    WeightsOption,
+    parse_seeds,
+)
 from .output import stdout_console
-
-NOISE_MODES = ("const", "random", "none")
 
 
 def generate_command(
     out: OutDirOption,
     generator: GeneratorOption = "stylegan2",
-    weights: Annotated[
-        Path | None,
-        typer.Option("--weights", "-w", help="Generator export (from `lswap convert`).", show_default=False),
-    ] = None,
-    preset: Annotated[
-        str | None, typer.Option("--preset", help="Randomly initialised network of a named preset (e.g. tiny).")
-    ] = None,
+    weights: WeightsOption = None,
+    preset: PresetOption = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds, like 0-7 or 1,4,9-11.")] = "0-7",
-    trunc: Annotated[float, typer.Option("--trunc", help="Truncation psi: 1 keeps the codes, 0 gives the mean.")] = 1.0,
-    trunc_cutoff: Annotated[
-        int | None, typer.Option("--trunc-cutoff", help="Truncate only the first N rows of W+.", show_default=False)
-    ] = None,
-    noise_mode: Annotated[str, typer.Option("--noise-mode", help="const, random or none.")] = "const",
+    trunc: TruncOption = 1.0,
+    trunc_cutoff: TruncCutoffOption = None,
+    noise_mode: NoiseModeOption = "const",
     save_latents: Annotated[
         bool, typer.Option("--save-latents", help="Also write each W+ code as seedNNNN.safetensors.")
     ] = False,
@@ -56,12 +57,12 @@ def generate_command(
 
     from ..checkpoints import save_export
     from ..devices import resolve_device
+    from ..latents import z_from_seeds
     from ..progress import track
-    from ..registry import load_generator
+    from .common import build_generator, check_noise_mode
 
     seed_list = parse_seeds(seeds)
-    if noise_mode not in NOISE_MODES:
-        raise InputError(f"unknown noise mode {noise_mode!r}", hint=f"choose one of {', '.join(NOISE_MODES)}")
+    mode = check_noise_mode(noise_mode)
     if weights is None and preset is None:
         raise InputError(
             "no network given", hint="pass --weights FILE (an export from `lswap convert`) or --preset NAME"
@@ -72,19 +73,18 @@ def generate_command(
     _check_output(out, names)
 
     target = resolve_device(device)
-    model = load_generator(generator, weights=weights, preset=preset, device=target)
-    model.requires_grad_(False)
+    model = build_generator(generator, weights, preset, target)
     cuda_devices = []
     if target.type == "cuda":
         cuda_devices = [torch.cuda.current_device() if target.index is None else target.index]
     with _staging(out) as staging:
         for seed in track(seed_list, "generating"):
-            z = _seed_z(seed, model.z_dim).to(target)
+            z = z_from_seeds([seed], model.z_dim).to(target)
             # --noise-mode random: noise seeded by the seed too, without touching the caller's RNG state.
             with torch.no_grad(), torch.random.fork_rng(devices=cuda_devices):
                 torch.manual_seed(seed)
                 ws = model.mapping(z, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
-                image = model.synthesis(ws, noise_mode=noise_mode)  # type: ignore[arg-type]
+                image = model.synthesis(ws, noise_mode=mode)
             _write_png(staging / f"seed{seed:04d}.png", image)
             if save_latents:
                 save_export(
@@ -101,14 +101,6 @@ def generate_command(
                     provenance={"weights": str(weights) if weights else f"preset {preset}"},
                 )
     stdout_console().print(f"wrote {len(seed_list)} image(s) to {out}")
-
-
-def _seed_z(seed: int, z_dim: int):  # noqa: ANN202 - torch is imported lazily
-    """z for a seed, as NVlabs' generate.py draws it (float64 normals from MT19937, as float32)."""
-    import numpy as np
-    import torch
-
-    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float()
 
 
 def _write_png(path: Path, image) -> None:  # noqa: ANN001 - a torch tensor

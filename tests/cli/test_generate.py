@@ -86,7 +86,7 @@ def test_bad_requests_are_one_line_errors(tmp_path, weights):
     assert_one_line_error(generate("--preset", "tiny", "--noise-mode", "loud", "--out", out), "unknown noise mode")
     unknown = generate("-g", "stylegan3", "--preset", "tiny", "--out", out)
     assert_one_line_error(unknown, "no generator named 'stylegan3'")
-    assert_one_line_error(generate("--weights", str(weights), "--preset", "tiny", "--out", out), "both a preset")
+    assert_one_line_error(generate("--weights", str(weights), "--preset", "tiny", "--out", out), "were both given")
     assert not (tmp_path / "o").exists()
 
 
