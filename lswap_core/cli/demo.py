@@ -26,7 +26,6 @@ def demo_command(
     With randomly initialised tiny networks the images are abstract, not
     faces; see the README for the real recipe with pretrained weights.
     """
-    import torch
 
     from ..config import load_config
     from ..devices import resolve_device
@@ -72,7 +71,7 @@ def demo_command(
         last = window_mean(records, key, window)
         table.add_row(key, f"{first:.4g}", f"{last:.4g}")
         summary.append(f"| {key} | {first:.4g} | {last:.4g} |")
-    summary.append(f"\nFiles: swaps.png, loss_curve.png, run/ (mixer.safetensors, metrics.jsonl, samples/).\n")
+    summary.append("\nFiles: swaps.png, loss_curve.png, run/ (mixer.safetensors, metrics.jsonl, samples/).\n")
     (out / "summary.md").write_text("\n".join(summary) + "\n")
     console = stdout_console()
     console.print(table)

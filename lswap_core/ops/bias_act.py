@@ -93,7 +93,7 @@ def bias_act(
     gain = float(spec.default_gain if gain is None else gain)
     if b is not None and (b.ndim != 1 or not 0 <= dim < x.ndim or b.shape[0] != x.shape[dim]):
         raise ValueError(f"bias of shape {tuple(b.shape)} does not fit dimension {dim} of {tuple(x.shape)}")
-    kernel = _kernel(x, impl)
+    kernel = extensions.kernel_for(x, impl, "bias_act")
     if kernel is not None:
         return _cuda_function(kernel, dim, act, alpha, gain, clamp).apply(x, b)
     if impl == "ref":
@@ -148,16 +148,6 @@ def _bias_act_lean(
 
 
 # -- CUDA ------------------------------------------------------------------------------
-
-
-def _kernel(x: Tensor, impl: Impl) -> Any:
-    if impl not in ("auto", "ref", "cuda"):
-        raise ValueError(f"impl must be 'auto', 'ref' or 'cuda', got {impl!r}")
-    if impl == "cuda" and not x.is_cuda:
-        raise extensions.KernelUnavailable("impl='cuda' needs a CUDA tensor")
-    if impl == "ref" or not x.is_cuda:
-        return None
-    return extensions.load_kernel("bias_act", ["bias_act.cpp", "bias_act.cu"], required=impl == "cuda")
 
 
 def second_derivative(act: str, x: Tensor, alpha: float) -> Tensor:

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import warnings
+from typing import Any
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -169,3 +170,19 @@ def reset() -> None:
         _modules.clear()
         _failures.clear()
         _warned.clear()
+
+
+def kernel_for(x: Any, impl: str, name: str) -> ModuleType | None:
+    """The CUDA extension ``name`` for tensor ``x`` under ``impl``, or ``None`` for the PyTorch path.
+
+    ``impl``: ``"auto"`` (the kernel for CUDA tensors when it builds, else
+    PyTorch with one warning), ``"ref"`` (always PyTorch) or ``"cuda"`` (the
+    kernel or `KernelUnavailable`). Sources are ``csrc/<name>.cpp`` and ``.cu``.
+    """
+    if impl not in ("auto", "ref", "cuda"):
+        raise ValueError(f"impl must be 'auto', 'ref' or 'cuda', got {impl!r}")
+    if impl == "cuda" and not x.is_cuda:
+        raise KernelUnavailable("impl='cuda' needs a CUDA tensor")
+    if impl == "ref" or not x.is_cuda:
+        return None
+    return load_kernel(name, [f"{name}.cpp", f"{name}.cu"], required=impl == "cuda")

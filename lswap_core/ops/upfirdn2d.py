@@ -143,7 +143,7 @@ def upfirdn2d(
     fw, fh = filter_size(f)
     if x.shape[3] * upx + pad[0] + pad[1] < fw or x.shape[2] * upy + pad[2] + pad[3] < fh:
         raise ValueError(f"upfirdn2d of a {tuple(x.shape[2:])} image with a {fh}x{fw} filter would be empty")
-    kernel = _kernel(x, impl)
+    kernel = extensions.kernel_for(x, impl, "upfirdn2d")
     if kernel is not None:
         return _cuda_function(kernel, (upx, upy), (downx, downy), pad, flip_filter, gain).apply(x, f.to(torch.float32))
     if impl == "ref" or (max(upx, upy) > 1 and max(downx, downy) > 1):
@@ -281,16 +281,6 @@ def _upfirdn2d_strided(
 
 
 # -- CUDA ------------------------------------------------------------------------------
-
-
-def _kernel(x: Tensor, impl: Impl) -> Any:
-    if impl not in ("auto", "ref", "cuda"):
-        raise ValueError(f"impl must be 'auto', 'ref' or 'cuda', got {impl!r}")
-    if impl == "cuda" and not x.is_cuda:
-        raise extensions.KernelUnavailable("impl='cuda' needs a CUDA tensor")
-    if impl == "ref" or not x.is_cuda:
-        return None
-    return extensions.load_kernel("upfirdn2d", ["upfirdn2d.cpp", "upfirdn2d.cu"], required=impl == "cuda")
 
 
 def adjoint_padding(
