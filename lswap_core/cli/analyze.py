@@ -39,14 +39,12 @@ def layers_command(
     """The paper's Figure 10: the swap applied to one layer group at a time (target code elsewhere)."""
     import torch
 
-    from ..devices import resolve_device
     from ..errors import InputError
     from ..imaging import save_labelled_grid
-    from ..latents import LatentSpace, z_from_seeds
+    from ..latents import z_from_seeds
     from ..layers import LAYER_GROUPS, group_of
-    from ..mixer import load_mixer
     from ..swapping import swap_codes
-    from .common import build_generator, check_noise_mode, check_output_file
+    from .common import check_noise_mode, check_output_file, load_swapper
     from .options import parse_seeds
 
     check_output_file(out)
@@ -54,11 +52,8 @@ def layers_command(
     if len(sources) != len(targets):
         raise InputError(f"{len(sources)} source seeds but {len(targets)} target seeds", hint="give one target per source")
     mode = check_noise_mode(noise_mode)
-    torch_device = resolve_device(device)
-    mix = load_mixer(mixer, device=torch_device)
-    gen = build_generator(generator, weights, preset, torch_device)
-    mix.check_generator(gen)
-    space = LatentSpace(mix.config.space, trunc, trunc_cutoff)
+    gen, mix, space = load_swapper(mixer, generator, weights, preset, trunc, trunc_cutoff, device)
+    torch_device = gen.device
     present = [name for name in LAYER_GROUPS if any(group_of(r) == name for r in gen.layer_resolutions)]
     with torch.no_grad():
         source = space.encode(gen, z_from_seeds(sources, gen.z_dim).to(torch_device))

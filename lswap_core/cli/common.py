@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     import torch
 
     from ..interfaces import Generator, NoiseMode
+    from ..latents import LatentSpace
+    from ..mixer import LatentMixer
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -38,3 +40,24 @@ def check_output_file(path: Path, suffix: str = ".png") -> Path:
     if not path.parent.exists():
         raise InputError(f"folder {path.parent} does not exist", hint="create it or choose another --out")
     return path
+
+
+def load_swapper(
+    mixer: Path,
+    generator: str,
+    weights: Path | None,
+    preset: str | None,
+    trunc: float,
+    trunc_cutoff: int | None,
+    device: str,
+) -> tuple[Generator, LatentMixer, LatentSpace]:
+    """A trained mixer, the generator it must fit (checked) and the latent space it mixes in."""
+    from ..devices import resolve_device
+    from ..latents import LatentSpace
+    from ..mixer import load_mixer
+
+    torch_device = resolve_device(device)
+    mix = load_mixer(mixer, device=torch_device)
+    gen = build_generator(generator, weights, preset, torch_device)
+    mix.check_generator(gen)
+    return gen, mix, LatentSpace(mix.config.space, trunc, trunc_cutoff)

@@ -39,26 +39,20 @@ def swap_command(
     device: DeviceOption = "auto",
 ) -> None:
     """Swap the identity of a generated source face into a generated target face."""
-    from ..devices import resolve_device
     from ..errors import InputError
     from ..imaging import save_image, save_labelled_grid
-    from ..latents import LatentSpace, z_from_seeds
+    from ..latents import z_from_seeds
     from ..layers import parse_groups
-    from ..mixer import load_mixer
     from ..swapping import swap_from_noise
-    from .common import build_generator, check_noise_mode, check_output_file
+    from .common import check_noise_mode, check_output_file, load_swapper
 
     check_output_file(out)
     groups = parse_groups(layers)
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"--strength must be between 0 and 1, got {strength}")
     mode = check_noise_mode(noise_mode)
-    torch_device = resolve_device(device)
-    mix = load_mixer(mixer, device=torch_device)
-    gen = build_generator(generator, weights, preset, torch_device)
-    mix.check_generator(gen)
-    space = LatentSpace(mix.config.space, trunc, trunc_cutoff)
-    z = z_from_seeds([source_seed, target_seed], gen.z_dim).to(torch_device)
+    gen, mix, space = load_swapper(mixer, generator, weights, preset, trunc, trunc_cutoff, device)
+    z = z_from_seeds([source_seed, target_seed], gen.z_dim).to(gen.device)
     result = swap_from_noise(
         gen, mix, space, z[:1], z[1:], groups=None if layers == "all" else groups, strength=strength, noise_mode=mode
     )
