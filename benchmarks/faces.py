@@ -42,7 +42,8 @@ def run(models: Path, images: Path, batch: int, repeats: int, threads: int | Non
     from lswap_benchmarks.common import print_table, set_threads, time_ms
     from lswap_core.convert import convert
     from lswap_core.errors import InputError
-    from lswap_core.imaging import IMAGE_SUFFIXES, load_image, resize, to_uint8
+    from lswap_core.conventions import resize
+    from lswap_core.imaging import IMAGE_SUFFIXES, load_image, to_uint8
     from lswap_core.registry import load_embedder, load_face_analyzer
     from lswap_plugins.faceapi.face_nets import face_crops
     from lswap_plugins.faceapi.nets import NETS
@@ -158,7 +159,7 @@ def _pipeline_ms(analyzer: Any, embedder: Any, photo: Any, repeats: int) -> floa
 def _chip(photo: Any, landmarks: Any) -> Any:
     """A 150² crop around a face (eye/mouth box, as face-api cuts faces for its descriptor)."""
     from lswap_core.faces import align_face
-    from lswap_core.imaging import crop_fraction, resize
+    from lswap_core.conventions import crop_fraction, resize
     from lswap_plugins.faceapi.embedder import FFHQ_DLIB_CHIP_CROP
 
     aligned = align_face(photo, landmarks, 256).image

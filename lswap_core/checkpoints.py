@@ -12,19 +12,18 @@ and training checkpoints):
   never by unpickling arbitrary objects.
 
 Every file is written to a temporary name in the target folder and renamed
-into place, so a crash or a full disk never leaves a half-written file.
+into place (`lswap_core.files.atomic_path`), so a crash or a full disk never
+leaves a half-written file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import hashlib
 import json
-import os
 import pickle
 import random
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,67 +33,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .errors import CheckpointError, InputError
+from .errors import CheckpointError
+from .files import atomic_path
+from .config import to_data
 from .version import __version__
 
 EXPORT_FORMAT_VERSION = 1
 RESUME_FORMAT_VERSION = 1
 _META_PREFIX = "lswap."
-
-
-# -- atomic writes -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it into place.
-
-    On any error the temporary file is removed and ``path`` is untouched. An
-    ``OSError`` (full disk, read-only folder) becomes a `CheckpointError`.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"folder {folder} does not exist", hint="create it or choose another output path")
-    try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write in {folder}: {exc.strerror}", hint="choose a writable folder") from None
-    os.close(fd)
-    temp = Path(temp_name)
-    try:
-        yield temp
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(temp, umask_mode(0o666))  # mkstemp creates 0600; give the usual permissions
-        os.replace(temp, path)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise CheckpointError(
-            f"could not write {path}: {exc.strerror or exc}", hint="free disk space or choose another folder"
-        ) from None
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def umask_mode(mode: int) -> int:
-    """``mode`` restricted by the process umask: what ``open`` or ``mkdir`` would give (0o666 / 0o777)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    with atomic_path(path) as temp:
-        temp.write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    with atomic_path(path) as temp:
-        temp.write_bytes(data)
-    return Path(path)
+_RECORD_PREFIX = "lswap.record."
 
 
 # -- exports --------------------------------------------------------------------------
@@ -112,6 +59,7 @@ class Export:
     plugin: str | None = None
     lswap_version: str | None = None
     format_version: int = EXPORT_FORMAT_VERSION
+    records: dict[str, Any] = dataclasses.field(default_factory=dict)  # see `save_export`
 
 
 def _plain_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -137,10 +85,14 @@ def save_export(
     tensors: Mapping[str, torch.Tensor],
     provenance: Mapping[str, str] | None = None,
     plugin: str | None = None,
+    records: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write tensors and their rebuild information as a safetensors export."""
-    from .config import to_data
+    """Write tensors and their rebuild information as a safetensors export.
 
+    :param records: named plain-data records of what the component was made
+        with or for (a mixer's ``trained_with``: its generator and sampling),
+        read back as `Export.records`.
+    """
     metadata = {
         "format": "pt",
         f"{_META_PREFIX}format_version": str(EXPORT_FORMAT_VERSION),
@@ -152,13 +104,20 @@ def save_export(
     }
     if plugin:
         metadata[f"{_META_PREFIX}plugin"] = plugin
+    for key, record in (records or {}).items():
+        metadata[f"{_RECORD_PREFIX}{key}"] = json.dumps(to_data(record), sort_keys=True)
     plain = _plain_tensors(tensors)
     with atomic_path(path) as temp:
         save_file(plain, str(temp), metadata=metadata)
     return Path(path)
 
 
-def save_component(component: nn.Module, path: str | Path, provenance: Mapping[str, str] | None = None) -> Path:
+def save_component(
+    component: nn.Module,
+    path: str | Path,
+    provenance: Mapping[str, str] | None = None,
+    records: Mapping[str, Any] | None = None,
+) -> Path:
     """Export a registered component (anything with ``kind``, ``name`` and ``config_dict()``)."""
     return save_export(
         path,
@@ -167,6 +126,7 @@ def save_component(component: nn.Module, path: str | Path, provenance: Mapping[s
         config=component.config_dict(),  # type: ignore[operator]
         tensors=component.state_dict(),
         provenance=provenance,
+        records=records,
     )
 
 
@@ -203,6 +163,7 @@ def read_export(path: str | Path, *, device: str | torch.device = "cpu") -> Expo
     try:
         config = json.loads(metadata.get(f"{_META_PREFIX}config", "{}"))
         provenance = json.loads(metadata.get(f"{_META_PREFIX}provenance", "{}"))
+        records = {key[len(_RECORD_PREFIX) :]: json.loads(value) for key, value in metadata.items() if key.startswith(_RECORD_PREFIX)}
     except json.JSONDecodeError as exc:
         raise _corrupt(path, exc) from None
     return Export(
@@ -214,7 +175,23 @@ def read_export(path: str | Path, *, device: str | torch.device = "cpu") -> Expo
         plugin=metadata.get(f"{_META_PREFIX}plugin"),
         lswap_version=metadata.get(f"{_META_PREFIX}version"),
         format_version=version,
+        records=records,
     )
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """Hex SHA-256 of named tensors (names, dtypes, shapes and values), independent of device and file.
+
+    Identifies weights however they were stored: the same state dict hashes
+    the same from any export, and a network initialised from a seed hashes
+    differently from one initialised from another.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        tensor = tensors[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_state_strict(module: nn.Module, tensors: Mapping[str, torch.Tensor], *, source: str) -> None:

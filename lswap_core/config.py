@@ -26,7 +26,7 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 # kind -> "module:Class" of its schema; imported only when a file of that kind is read.
-CONFIG_KINDS: dict[str, str] = {"train": "lswap_core.training:TrainConfig"}
+CONFIG_KINDS: dict[str, str] = {"train": "lswap_core.training.schema:TrainConfig"}
 BUILTIN_CONFIG_PACKAGE = "lswap_configs"
 
 
@@ -331,6 +331,6 @@ def dump_config(config: Any) -> str:
 
 def write_config(config: Any, path: Path) -> Path:
     """Write the resolved config of a run (atomically)."""
-    from .checkpoints import atomic_write_text
+    from .files import atomic_write_text
 
     return atomic_write_text(path, dump_config(config))

@@ -7,11 +7,9 @@ from pathlib import Path
 from .checkpoints import load_state_strict, save_export
 from .errors import CheckpointError, InputError
 from .interfaces import ConvertedWeights, Converter
-from .legacy_pickle import sha256_of
-from .registry import HOOKS, get_registry
-
-# Kinds whose exports are checked by building the component before writing.
-_REGISTRY_KINDS = tuple(kind for kind in HOOKS if kind != "converter")
+from .files import sha256_of
+from .kinds import KINDS
+from .registry import build_config, get_registry
 
 
 def find_converter(source: Path, format: str | None = None) -> Converter:
@@ -43,11 +41,10 @@ def validate(result: ConvertedWeights, source: Path) -> None:
 
         load_state_strict(build_mixer(result.config), result.tensors, source=str(source))
         return
-    if result.kind not in _REGISTRY_KINDS:
+    spec = KINDS.get(result.kind)
+    if spec is None or not spec.buildable:
         raise CheckpointError(f"converter produced an unknown component kind {result.kind!r}")
     entry = get_registry(result.kind).get(result.name)
-    from .registry import build_config
-
     component = entry.cls(build_config(entry.cls, None, result.config))
     load_state_strict(component, result.tensors, source=str(source))
 

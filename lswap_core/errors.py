@@ -8,6 +8,8 @@ a command is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+
 
 class LswapError(Exception):
     """Base class: a problem the user can fix.
@@ -60,3 +62,32 @@ class IncompatibleLatentError(LswapError):
 
 class DownloadError(LswapError):
     """A pretrained asset could not be fetched or failed verification."""
+
+
+class TrainingError(LswapError):
+    """Training cannot go on (a non-finite loss, an unusable output folder)."""
+
+
+class TrainingInterrupted(LswapError):
+    """Ctrl-C: the run stopped after saving a resume state."""
+
+
+class Cancelled(LswapError):
+    """A long job (an inversion...) stopped because its caller asked it to."""
+
+
+def unknown_name_error(label: str, name: str, known: list[str]) -> UnknownComponentError:
+    """Error for an unknown name, listing the known ones and the closest match.
+
+    :param label: what was asked for (``identity embedder``, ``asset``...).
+    """
+    if not known:
+        return UnknownComponentError(
+            f"no {label} named {name!r}: no plugin provides a {label}",
+            hint="see `lswap plugins list` for plugins that failed to load",
+        )
+    guesses = difflib.get_close_matches(name, known, n=1)
+    hint = f"known: {', '.join(known)}"
+    if guesses:
+        hint = f"did you mean {guesses[0]!r}? {hint}"
+    return UnknownComponentError(f"no {label} named {name!r}", hint=hint)

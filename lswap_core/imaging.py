@@ -6,66 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from .conventions import resize
 from .errors import InputError
-from .interfaces import ImageConvention
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 TRANSPARENT_BACKGROUND = (255, 255, 255)  # transparent pixels are shown over white, as a browser shows them
-
-
-def crop_fraction(images: Tensor, box: tuple[float, float, float, float]) -> Tensor:
-    """Crop ``(N, C, H, W)`` images to a box given as fractions (left, top, right, bottom)."""
-    height, width = images.shape[-2:]
-    left, top, right, bottom = box
-    x0, x1 = round(left * width), round(right * width)
-    y0, y1 = round(top * height), round(bottom * height)
-    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-        raise ValueError(f"crop box {box} is empty or outside a {height}x{width} image")
-    return images[..., y0:y1, x0:x1]
-
-
-def resize(images: Tensor, size: tuple[int, int], *, antialias: bool | None = None) -> Tensor:
-    """Bilinear resize; a no-op at the same size.
-
-    :param antialias: filter before shrinking; ``None`` does so whenever the
-        image shrinks. ``False`` reproduces reference code that calls
-        ``F.interpolate(..., mode="bilinear")`` plainly.
-    """
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    if antialias is None:
-        antialias = images.shape[-2] > size[0] or images.shape[-1] > size[1]
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=antialias)
-
-
-def ensure_rgb(images: Tensor) -> Tensor:
-    """``(N, C, H, W)`` images as RGB: grey (C = 1) is repeated, an alpha channel (C = 4) dropped.
-
-    :raises InputError: for other shapes.
-    """
-    if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
-        raise InputError(
-            f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}",
-            hint="pass a batch of RGB images (grey and RGBA batches are converted)",
-        )
-    if images.shape[1] == 1:
-        return images.expand(-1, 3, -1, -1)
-    return images if images.shape[1] == 3 else images[:, :3]
-
-
-def to_convention(images: Tensor, convention: ImageConvention, *, antialias: bool | None = None) -> Tensor:
-    """Crop, resize and rescale ``[-1, 1]`` images to a network's input convention.
-
-    Grey and RGBA batches are converted to RGB first (`ensure_rgb`).
-    """
-    images = resize(crop_fraction(ensure_rgb(images), convention.crop), convention.size, antialias=antialias)
-    low, high = convention.value_range
-    if (low, high) != (-1.0, 1.0):
-        images = (images + 1) * ((high - low) / 2) + low
-    return images
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -152,7 +99,7 @@ def save_image(path: str | Path, image: Tensor) -> Path:
     """Write one ``(3, H, W)`` image in ``[-1, 1]`` atomically; the format follows the suffix."""
     from PIL import Image
 
-    from .checkpoints import atomic_path
+    from .files import atomic_path
 
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -170,7 +117,7 @@ def save_labelled_grid(rows: list[list[Tensor]], labels: list[str], path: str | 
     """`image_grid` with a header band naming each column, saved as a PNG."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from .checkpoints import atomic_path
+    from .files import atomic_path
 
     grid = to_uint8(image_grid(rows, padding)[None])[0].numpy()
     cell = rows[0][0].shape[-1] + padding

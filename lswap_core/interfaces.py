@@ -20,9 +20,12 @@ Conventions shared by all components:
 - Latent codes: ``z: (N, z_dim)``; ``ws: (N, num_ws, w_dim)`` (W+; a W code
   is the same row repeated).
 - Every method must work on CPU; CUDA is used when the module is moved there.
-- Randomness comes only from an explicit ``rng: torch.Generator`` argument or
-  the noise buffers a module owns, never from hidden global state, so a seed
-  gives the same result on every run.
+- Methods that draw random numbers (`Generator.synthesis` with random noise,
+  `Generator.sample_cameras`, `Generator.mean_w`, an inverter's start) take
+  an explicit ``rng: torch.Generator`` and draw only from it, so the same
+  ``rng`` state gives the same result on every run. Constructors draw initial
+  values from torch's global generator, which the host seeds around them
+  (``init_seed``) and restores afterwards.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .conventions import ImageConvention, to_convention
 from .errors import IncompatibleLatentError, InputError
 
 NoiseMode = Literal["random", "const", "none"]
-COMPONENT_KINDS = ("generator", "inverter", "embedder", "shape_model", "editor", "face_analyzer", "converter")
+MEAN_W_CHUNK = 4096  # codes mapped at once by `Generator.mean_w`
 
 
 @dataclasses.dataclass
@@ -152,6 +157,7 @@ class Generator(Component):
         *,
         camera: Tensor | None = None,
         noise_mode: NoiseMode = "const",
+        rng: torch.Generator | None = None,
     ) -> Tensor:
         """Render W+ codes.
 
@@ -159,10 +165,15 @@ class Generator(Component):
 
         :param ws: ``(N, num_ws, w_dim)``.
         :param camera: generator-specific camera parameters for 3D-aware
-            generators (see `sample_cameras`); ``None`` uses the front view.
-            Generators without ``supports_camera`` reject a camera.
+            generators, one row per code (see `sample_cameras`); ``None``
+            uses the front view. Generators without ``supports_camera``
+            reject a camera.
         :param noise_mode: per-pixel noise: ``"const"`` the stored buffers
             (deterministic), ``"random"`` fresh noise, ``"none"`` no noise.
+        :param rng: where every random draw of the call comes from (random
+            noise, a 3D generator's stochastic sampling), on the device of
+            the generator; the same ``rng`` state gives the same images.
+            ``None`` draws from torch's global generator.
         :returns: images ``(N, 3, resolution, resolution)`` in ``[-1, 1]``
             (values can overshoot slightly; clamp before saving).
         """
@@ -170,6 +181,31 @@ class Generator(Component):
     def forward(self, z: Tensor, **synthesis_options: Any) -> Tensor:
         """``synthesis(mapping(z))`` with default truncation."""
         return self.synthesis(self.mapping(z), **synthesis_options)
+
+    def noise_buffers(self) -> dict[str, Tensor]:
+        """The per-pixel noise tensors ``noise_mode="const"`` adds, by ``state_dict`` name.
+
+        In layer order (stable from call to call), and the module's own
+        tensors, not copies: inverters such as PTI's projector re-draw and
+        optimise them in place. Empty for generators without such noise.
+        """
+        return {}
+
+    @torch.no_grad()
+    def mean_w(self, samples: int = 10_000, *, rng: torch.Generator | None = None) -> Tensor:
+        """The mean W code of ``samples`` draws of ``z ~ N(0, I)``, ``(w_dim,)``.
+
+        What projectors start from and editors centre on; it differs from
+        `w_avg` for a network that did not track its average. ``z`` is drawn
+        on the CPU from ``rng`` (default: seeded with 0), so the result does
+        not depend on the device.
+        """
+        rng = rng if rng is not None else torch.Generator().manual_seed(0)
+        z = torch.randn(samples, self.z_dim, generator=rng)
+        total = torch.zeros(self.w_dim, dtype=torch.float64, device=self.device)
+        for chunk in z.split(MEAN_W_CHUNK):
+            total += self.mapping(chunk.to(self.device))[:, 0].double().sum(dim=0)
+        return (total / samples).float()
 
     def sample_cameras(self, n: int, *, rng: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` cameras from the generator's training pose distribution."""
@@ -190,25 +226,15 @@ class Generator(Component):
             )
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageConvention:
-    """How a face network wants its input image.
-
-    The host's `lswap_core.imaging.to_convention` applies it: take the
-    ``crop`` box (fractions of the incoming aligned image: left, top, right,
-    bottom), resize it to ``size`` and map ``[-1, 1]`` to ``value_range``.
-    """
-
-    size: tuple[int, int]  # (height, width) the network sees
-    crop: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
-    value_range: tuple[float, float] = (-1.0, 1.0)
-
-
 class IdentityEmbedder(Component):
     """A face recognition network: images to identity embeddings.
 
-    The losses compare embeddings by cosine similarity, so `embed` must be
-    differentiable with respect to the images.
+    A plugin implements `forward`, the network alone, and declares its
+    `input_convention`; the host's `embed` prepares any aligned image for it
+    (`lswap_core.conventions.to_convention`, the same code for every
+    embedder) and normalises the result. The losses compare embeddings by
+    cosine similarity, so everything is differentiable with respect to the
+    images.
     """
 
     kind: ClassVar[str] = "embedder"
@@ -224,14 +250,25 @@ class IdentityEmbedder(Component):
         """The crop, size and value range the network was trained on."""
 
     @abc.abstractmethod
+    def forward(self, images: Tensor) -> Tensor:
+        """The network on images already in `input_convention`.
+
+        :param images: ``(N, 3, *input_convention.size)`` in ``input_convention.value_range``.
+        :returns: ``(N, embedding_dim)`` embeddings, normalised or not.
+        """
+
+    def prepare(self, images: Tensor) -> Tensor:
+        """Aligned faces ``(N, 3, H, W)`` in ``[-1, 1]`` (any size) as the network sees them."""
+        return to_convention(images, self.input_convention)
+
     def embed(self, images: Tensor) -> Tensor:
         """Embed aligned face images.
 
         :param images: ``(N, 3, H, W)`` in ``[-1, 1]``, any size; aligned like
-            the generator's output (FFHQ alignment). Resized and cropped to
-            `input_convention` inside.
+            the generator's output (FFHQ alignment). Prepared with `prepare`.
         :returns: ``(N, embedding_dim)`` unit vectors.
         """
+        return F.normalize(self(self.prepare(images)), dim=1)
 
 
 @dataclasses.dataclass
@@ -441,14 +478,3 @@ class Converter(abc.ABC):
         Raise `lswap_core.errors.CheckpointError` naming what is wrong when
         the file holds something else.
         """
-
-
-COMPONENT_BASES: dict[str, type] = {
-    "generator": Generator,
-    "inverter": Inverter,
-    "embedder": IdentityEmbedder,
-    "shape_model": ShapeModel,
-    "editor": Editor,
-    "face_analyzer": FaceAnalyzer,
-    "converter": Converter,
-}

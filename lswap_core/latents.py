@@ -53,6 +53,19 @@ class LatentSpace:
             return codes[:, None].expand(-1, generator.num_ws, -1)
         return codes
 
-    def render(self, generator: Generator, codes: Tensor, noise_mode: NoiseMode = "const") -> Tensor:
-        """Images ``(N, 3, R, R)`` of codes of this space."""
-        return generator.synthesis(self.to_wplus(generator, codes), noise_mode=noise_mode)
+    def render(
+        self,
+        generator: Generator,
+        codes: Tensor,
+        noise_mode: NoiseMode = "const",
+        *,
+        camera: Tensor | None = None,
+        rng: torch.Generator | None = None,
+    ) -> Tensor:
+        """Images ``(N, 3, R, R)`` of codes of this space.
+
+        :param camera: for 3D-aware generators, one camera per code (see
+            `Generator.sample_cameras`); ``None`` renders the default view.
+        :param rng: the random generator of ``noise_mode="random"``.
+        """
+        return generator.synthesis(self.to_wplus(generator, codes), camera=camera, noise_mode=noise_mode, rng=rng)

@@ -441,12 +441,3 @@ def module_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tens
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
             yield from module_tensors(child, f"{prefix}{name}.")
-
-
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

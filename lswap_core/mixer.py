@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checkpoints import load_state_strict, read_export, save_component
 from .errors import CheckpointError, IncompatibleLatentError
+from .generator_records import GeneratorRecord
 
 MIXER_KIND = "mixer"
 MIXER_NAME = "latent-mixer"
@@ -139,9 +141,11 @@ class LatentMixer(nn.Module):
     kind = MIXER_KIND
     name = MIXER_NAME
 
-    def __init__(self, config: MixerConfig | None = None, **options: Any) -> None:
+    def __init__(self, config: MixerConfig | None = None, *, rng: torch.Generator | None = None, **options: Any) -> None:
+        """:param rng: the random generator of the initial weights (default: torch's global one)."""
         super().__init__()
         self.config = config if config is not None else MixerConfig(**options)
+        self.trained_with: TrainedWith | None = None  # set by `load_mixer` from the export
         cfg = self.config
         groups = cfg.num_ws if cfg.space == "w+" else 1
         widths = [2 * cfg.w_dim, *cfg.hidden, cfg.w_dim]
@@ -150,8 +154,8 @@ class LatentMixer(nn.Module):
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             # nn.Linear's default initialisation, as in the official mixer.
             bound = 1 / math.sqrt(fan_in)
-            self.weights.append(nn.Parameter(torch.empty(groups, fan_out, fan_in).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(groups, 1, fan_out).uniform_(-bound, bound)))
+            self.weights.append(nn.Parameter(torch.empty(groups, fan_out, fan_in).uniform_(-bound, bound, generator=rng)))
+            self.biases.append(nn.Parameter(torch.empty(groups, 1, fan_out).uniform_(-bound, bound, generator=rng)))
         self._grad_buffers: dict[int, Tensor] = {}
 
     @property
@@ -222,33 +226,62 @@ class LatentMixer(nn.Module):
             )
 
 
-def build_mixer(config: MixerConfig | dict[str, Any]) -> LatentMixer:
+@dataclasses.dataclass
+class TrainedWith:
+    """What a mixer was trained with: the generator and how its codes were sampled.
+
+    Swapping uses that generator (`GeneratorRecord.rebuild`, or a check of the
+    one given) and, unless told otherwise, the same truncation.
+    """
+
+    generator: GeneratorRecord
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
+
+    @classmethod
+    def from_data(cls, data: Any) -> TrainedWith:
+        if not isinstance(data, dict) or "generator" not in data:
+            raise CheckpointError("the mixer's training record is malformed")
+        return cls(
+            generator=GeneratorRecord.from_data(data["generator"]),
+            truncation_psi=float(data.get("truncation_psi", 1.0)),
+            truncation_cutoff=data.get("truncation_cutoff"),
+        )
+
+
+def build_mixer(config: MixerConfig | dict[str, Any], *, rng: torch.Generator | None = None) -> LatentMixer:
     """A freshly initialised mixer from a config or its plain-data form."""
     if isinstance(config, dict):
         from .config import from_mapping
 
         config = from_mapping(MixerConfig, config)
-    return LatentMixer(config)
+    return LatentMixer(config, rng=rng)
 
 
-def mixer_for(generator: Any, **options: Any) -> LatentMixer:
+def mixer_for(generator: Any, *, rng: torch.Generator | None = None, **options: Any) -> LatentMixer:
     """A mixer sized for ``generator`` (its ``num_ws`` and ``w_dim``, or ``z_dim`` for the z space)."""
     space = options.get("space", "w+")
     width = generator.z_dim if space == "z" else generator.w_dim
-    return build_mixer({"num_ws": generator.num_ws, "w_dim": width, **options})
+    return build_mixer({"num_ws": generator.num_ws, "w_dim": width, **options}, rng=rng)
 
 
-def save_mixer(mixer: LatentMixer, path: str | Path, provenance: dict[str, str] | None = None) -> Path:
-    """Export a mixer as safetensors with its config in the metadata."""
-    from .checkpoints import save_component
-
-    return save_component(mixer, path, provenance=provenance)
+def save_mixer(
+    mixer: LatentMixer,
+    path: str | Path,
+    provenance: dict[str, str] | None = None,
+    trained_with: TrainedWith | None = None,
+) -> Path:
+    """Export a mixer as safetensors with its config (and what it was trained with) in the metadata."""
+    records = {"trained_with": trained_with} if trained_with is not None else None
+    return save_component(mixer, path, provenance=provenance, records=records)
 
 
 def load_mixer(path: str | Path, *, device: str | torch.device | None = None) -> LatentMixer:
-    """Load a mixer export (``lswap train`` writes one; ``lswap convert`` imports the official checkpoint)."""
-    from .checkpoints import load_state_strict, read_export
+    """Load a mixer export (``lswap train`` writes one; ``lswap convert`` imports the official checkpoint).
 
+    The mixer's `LatentMixer.trained_with` holds the export's training record
+    (``None`` for exports without one, such as converted official checkpoints).
+    """
     export = read_export(path)
     if export.kind != MIXER_KIND:
         raise CheckpointError(
@@ -257,5 +290,7 @@ def load_mixer(path: str | Path, *, device: str | torch.device | None = None) ->
         )
     mixer = build_mixer(export.config)
     load_state_strict(mixer, export.tensors, source=str(path))
+    if "trained_with" in export.records:
+        mixer.trained_with = TrainedWith.from_data(export.records["trained_with"])
     mixer.eval()
     return mixer.to(device) if device is not None else mixer

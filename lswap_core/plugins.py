@@ -79,6 +79,10 @@ class PluginHost:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        # What callers collected from the plugins (registries, commands...), by their own keys.
+        # Emptied whenever the set of working plugins changes, so it is collected again.
+        self.cache: dict[str, Any] = {}
+        self._generation = 0  # counts those changes
 
     # -- loading ---------------------------------------------------------------
 
@@ -133,6 +137,7 @@ class PluginHost:
         )
         self.records[name] = record
         self._register(plugin, record)
+        self._changed()
         return record
 
     def _register(self, plugin: object, record: PluginRecord) -> None:
@@ -150,7 +155,11 @@ class PluginHost:
             self.fail(record.name, PluginLoadError(f"defines unknown hook {unknown[0]!r}", hint=hint))
 
     def fail(self, plugin_name: str, exc: BaseException) -> None:
-        """Record that a plugin failed; in strict mode re-raise instead."""
+        """Record that a plugin failed; in strict mode re-raise instead.
+
+        Everything collected so far is forgotten, so a failed plugin's
+        components leave every registry, whichever kind was built first.
+        """
         if strict_mode():
             raise exc
         record = self.records[plugin_name]
@@ -159,6 +168,24 @@ class PluginHost:
         plugin = self.manager.get_plugin(plugin_name)
         if plugin is not None:
             self.manager.unregister(plugin)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._generation += 1
+        self.cache.clear()
+
+    def cached(self, key: str, collect: Callable[[], Any]) -> Any:
+        """``collect()``'s result, kept in `cache` under ``key`` until the plugins change.
+
+        A plugin failing during ``collect`` empties the cache; the result is then
+        collected again, without that plugin.
+        """
+        while key not in self.cache:
+            generation = self._generation
+            value = collect()
+            if generation == self._generation:
+                self.cache[key] = value
+        return self.cache[key]
 
     # -- calling hooks one plugin at a time -----------------------------------------
 
@@ -208,16 +235,13 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def reset_plugins() -> None:
-    """Forget loaded plugins and registries; the next use loads them again.
+    """Forget loaded plugins and everything collected from them; the next use loads them again.
 
     For tests and for code that installs a plugin at run time.
     """
     global _host
-    from . import registry  # registries hang off the host
-
     with _lock:
         _host = None
-    registry.clear_registries()
 
 
 def register_plugin(plugin: object, name: str) -> PluginRecord:
@@ -226,8 +250,4 @@ def register_plugin(plugin: object, name: str) -> PluginRecord:
     Registries already built are rebuilt on next use so that the plugin's
     components appear.
     """
-    from . import registry
-
-    record = get_plugin_host().add_plugin(plugin, name)
-    registry.clear_registries()
-    return record
+    return get_plugin_host().add_plugin(plugin, name)

@@ -1,23 +1,29 @@
 """Typed registries of component classes, and the ``load_*`` entry points.
 
-Each component kind (generator, inverter, embedder, shape model, editor,
-converter) has a registry mapping a name to the class that a plugin
-registered, remembering which plugin and distribution gave it. A registry is
-filled the first time its kind is used, by calling that kind's hook on each
-plugin in turn.
+Each component kind (`lswap_core.kinds.KINDS`) has a registry mapping a
+name to the class that a plugin registered, remembering which plugin and
+distribution gave it. A registry is filled the first time its kind is used,
+by calling that kind's hook on each plugin in turn, and kept by the plugin
+host until the set of working plugins changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .errors import CheckpointError, ConfigError, DuplicateComponentError, PluginLoadError, UnknownComponentError
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DuplicateComponentError,
+    PluginLoadError,
+    unknown_name_error,
+)
+from .kinds import KindSpec, kind_spec, label_of
 from .plugins import get_plugin_host, strict_mode
 
 if TYPE_CHECKING:
@@ -34,25 +40,10 @@ if TYPE_CHECKING:
         ShapeModel,
     )
 
-HOOKS = {
-    "generator": "lswap_register_generators",
-    "inverter": "lswap_register_inverters",
-    "embedder": "lswap_register_embedders",
-    "shape_model": "lswap_register_shape_models",
-    "editor": "lswap_register_editors",
-    "face_analyzer": "lswap_register_face_analyzers",
-    "converter": "lswap_register_converters",
-}
-KIND_LABELS = {
-    "generator": "generator",
-    "inverter": "inverter",
-    "embedder": "identity embedder",
-    "shape_model": "shape model",
-    "editor": "editor",
-    "face_analyzer": "face analyzer",
-    "converter": "converter",
-}
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+DEFAULT_INIT_SEED = 0  # components built without weights start from this seed unless told otherwise
+
+C = TypeVar("C", covariant=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,10 +65,14 @@ class ComponentEntry:
 class Registry:
     """Components of one kind by name."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, spec: KindSpec) -> None:
+        self.spec = spec
         self._entries: dict[str, ComponentEntry] = {}
         self._conflicts: dict[str, list[ComponentEntry]] = {}
+
+    @property
+    def kind(self) -> str:
+        return self.spec.name
 
     def add(self, entry: ComponentEntry) -> None:
         if entry.name in self._conflicts:
@@ -91,7 +86,7 @@ class Registry:
         del self._entries[entry.name]
         self._conflicts[entry.name] = [existing, entry]
         if strict_mode():
-            raise _duplicate_error(self.kind, entry.name, [existing, entry])
+            raise self.conflict_error(entry.name)
 
     def get(self, name: str) -> ComponentEntry:
         """The entry registered under ``name``.
@@ -100,10 +95,10 @@ class Registry:
         :raises DuplicateComponentError: when two plugins claim the name.
         """
         if name in self._conflicts:
-            raise _duplicate_error(self.kind, name, self._conflicts[name])
+            raise self.conflict_error(name)
         entry = self._entries.get(name)
         if entry is None:
-            raise unknown_name_error(KIND_LABELS[self.kind], name, self.names())
+            raise unknown_name_error(self.spec.label, name, self.names())
         return entry
 
     def names(self, pattern: str = "*") -> list[str]:
@@ -118,78 +113,43 @@ class Registry:
         return {name: list(entries) for name, entries in self._conflicts.items()}
 
     def conflict_error(self, name: str) -> DuplicateComponentError:
-        return _duplicate_error(self.kind, name, self._conflicts[name])
+        entries = self._conflicts[name]
+        owners = " and ".join(f"plugin {e.plugin!r} ({e.distribution or 'local'})" for e in entries)
+        return DuplicateComponentError(
+            f"{self.spec.label} {name!r} is registered by both {owners}",
+            hint=f"uninstall one, or block one with LSWAP_DISABLE_PLUGINS={entries[-1].plugin}",
+        )
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
 
-def unknown_name_error(label: str, name: str, known: list[str]) -> UnknownComponentError:
-    """Error for an unknown name, listing the known ones and the closest match."""
-    if not known:
-        return UnknownComponentError(
-            f"no {label} named {name!r}: no plugin provides a {label}",
-            hint="see `lswap plugins list` for plugins that failed to load",
-        )
-    guesses = difflib.get_close_matches(name, known, n=1)
-    hint = f"known: {', '.join(known)}"
-    if guesses:
-        hint = f"did you mean {guesses[0]!r}? {hint}"
-    return UnknownComponentError(f"no {label} named {name!r}", hint=hint)
-
-
-def _duplicate_error(kind: str, name: str, entries: list[ComponentEntry]) -> DuplicateComponentError:
-    owners = " and ".join(f"plugin {e.plugin!r} ({e.distribution or 'local'})" for e in entries)
-    return DuplicateComponentError(
-        f"{KIND_LABELS[kind]} {name!r} is registered by both {owners}",
-        hint=f"uninstall one, or block one with LSWAP_DISABLE_PLUGINS={entries[-1].plugin}",
-    )
-
-
-_registries: dict[str, Registry] = {}
-
-
-def clear_registries() -> None:
-    _registries.clear()
-
-
 def get_registry(kind: str) -> Registry:
-    """The registry of ``kind``, filled from the plugins on first use."""
-    if kind not in HOOKS:
-        raise ValueError(f"unknown component kind {kind!r}; kinds: {', '.join(HOOKS)}")
-    registry = _registries.get(kind)
-    if registry is None:
-        registry = _build_registry(kind)
-        _registries[kind] = registry
-    return registry
+    """The registry of ``kind``, filled from the plugins on first use (and again after a plugin fails)."""
+    spec = kind_spec(kind)
+    return get_plugin_host().cached(f"registry:{kind}", lambda: _build_registry(spec))
 
 
-def _build_registry(kind: str) -> Registry:
-    from .interfaces import COMPONENT_BASES
-
+def _build_registry(spec: KindSpec) -> Registry:
     host = get_plugin_host()
-    base = COMPONENT_BASES[kind]
-    registry = Registry(kind)
-
-    def collector(plugin_name: str) -> _Collector:
-        return _Collector(kind, base, plugin_name)
-
-    for plugin_name, collected in host.call_each(HOOKS[kind], collector):
+    base = spec.base_class()
+    registry = Registry(spec)
+    for plugin_name, collected in host.call_each(spec.hook, lambda plugin_name: _Collector(spec, base)):
         distribution = host.records[plugin_name].distribution
         for cls in collected.classes:
-            registry.add(ComponentEntry(kind, cls.name, cls, plugin_name, distribution))
+            registry.add(ComponentEntry(spec.name, cls.name, cls, plugin_name, distribution))
     return registry
 
 
 class _Collector:
     """The ``register`` callback handed to one plugin's hook; validates each class."""
 
-    def __init__(self, kind: str, base: type, plugin_name: str) -> None:
-        self.kind, self.base, self.plugin_name = kind, base, plugin_name
+    def __init__(self, spec: KindSpec, base: type) -> None:
+        self.spec, self.base = spec, base
         self.classes: list[type] = []
 
     def __call__(self, cls: type) -> None:
-        label = KIND_LABELS[self.kind]
+        label = self.spec.label
         if not isinstance(cls, type) or not issubclass(cls, self.base):
             what = cls.__qualname__ if isinstance(cls, type) else f"an instance of {type(cls).__qualname__}"
             raise PluginLoadError(
@@ -203,7 +163,7 @@ class _Collector:
                 hint="set name = 'lower-case-name' on the class",
             )
         config_class = getattr(cls, "config_class", None)
-        if self.kind != "converter" and not dataclasses.is_dataclass(config_class):
+        if self.spec.buildable and not dataclasses.is_dataclass(config_class):
             raise PluginLoadError(f"{label} {name!r}: config_class must be a dataclass")
         if any(existing.name == name for existing in self.classes):
             raise PluginLoadError(f"{label} {name!r} is registered twice by the same plugin")
@@ -232,7 +192,7 @@ def build_config(cls: type[Component], preset: str | None, overrides: Mapping[st
     try:
         return from_mapping(cls.config_class, values)
     except ConfigError as exc:
-        raise ConfigError(f"{KIND_LABELS[cls.kind]} {cls.name!r}: {exc.message}", hint=exc.hint) from None
+        raise ConfigError(f"{label_of(cls.kind)} {cls.name!r}: {exc.message}", hint=exc.hint) from None
 
 
 def load_component(
@@ -242,6 +202,7 @@ def load_component(
     *,
     preset: str | None = None,
     device: str | torch.device | None = None,
+    init_seed: int | None = None,
     **config: Any,
 ) -> Component:
     """Build a registered component, from an export's weights or freshly initialised.
@@ -252,28 +213,30 @@ def load_component(
         Its stored config is used; ``config`` keywords override single values.
     :param preset: a named config of the component (``"tiny"``); not with ``weights``.
     :param device: where to put the module; CPU by default.
+    :param init_seed: without ``weights``, the seed the initial values are
+        drawn from (default 0), so the same call builds the same component;
+        the global random state is left as it was.
     :param config: config values, checked against the component's ``config_class``.
     """
     from .checkpoints import load_state_strict, read_export
 
-    entry = get_registry(kind).get(name)
-    cls = entry.cls
+    spec = kind_spec(kind)
+    cls = get_registry(kind).get(name).cls
     if weights is None:
-        component = _construct(cls, build_config(cls, preset, config))
+        component = _construct_seeded(cls, build_config(cls, preset, config), DEFAULT_INIT_SEED if init_seed is None else init_seed)
     else:
         if preset is not None:
             raise ConfigError(
                 f"both a preset ({preset!r}) and weights were given for {name!r}",
                 hint="drop the preset: a weights file carries its own architecture",
             )
-        from .weights import resolve_weights
+        from .assets import resolve_weights
 
         weights = resolve_weights(weights, kind, name)
         export = read_export(weights)
         if export.kind != kind or export.name != name:
             raise CheckpointError(
-                f"{weights} holds a {KIND_LABELS.get(export.kind, export.kind)} {export.name!r}, "
-                f"not the {KIND_LABELS[kind]} {name!r}",
+                f"{weights} holds a {label_of(export.kind)} {export.name!r}, not the {spec.label} {name!r}",
                 hint=f"load it as {export.kind} {export.name!r} or pick the matching file",
             )
         component = _construct(cls, build_config(cls, None, {**export.config, **config}))
@@ -284,50 +247,48 @@ def load_component(
     return component
 
 
+def _construct_seeded(cls: type[Component], config: Any, seed: int) -> Component:
+    """Build a component whose random initial values come from ``seed``, leaving the global RNG as it was."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _construct(cls, config)
+
+
 def _construct(cls: type[Component], config: Any) -> Component:
     """Build a component; a config its constructor rejects is a `ConfigError`."""
     try:
         return cls(config)
     except ValueError as exc:
-        raise ConfigError(f"{KIND_LABELS[cls.kind]} {cls.name!r} cannot be built with this config: {exc}") from None
+        raise ConfigError(f"{label_of(cls.kind)} {cls.name!r} cannot be built with this config: {exc}") from None
 
 
-def load_generator(name: str, weights: str | Path | None = None, **options: Any) -> Generator:
-    """Build the generator ``name``; see `load_component` for the arguments."""
-    return load_component("generator", name, weights, **options)  # type: ignore[return-value]
+class Loader(Protocol[C]):
+    """The signature of the ``load_*`` functions; see `load_component` for the arguments."""
+
+    def __call__(self, name: str, weights: str | Path | None = None, **options: Any) -> C: ...
 
 
-def load_inverter(name: str, weights: str | Path | None = None, **options: Any) -> Inverter:
-    """Build the inverter ``name``; see `load_component` for the arguments."""
-    return load_component("inverter", name, weights, **options)  # type: ignore[return-value]
+def _loader(kind: str) -> Loader[Any]:
+    spec = kind_spec(kind)
+
+    def load(name: str, weights: str | Path | None = None, **options: Any) -> Any:
+        return load_component(kind, name, weights, **options)
+
+    load.__name__ = load.__qualname__ = str(spec.loader)
+    load.__doc__ = f"Build the {spec.label} ``name``; see `load_component` for the arguments."
+    return load
 
 
-def load_embedder(name: str, weights: str | Path | None = None, **options: Any) -> IdentityEmbedder:
-    """Build the identity embedder ``name``; see `load_component` for the arguments."""
-    return load_component("embedder", name, weights, **options)  # type: ignore[return-value]
-
-
-def load_shape_model(name: str, weights: str | Path | None = None, **options: Any) -> ShapeModel:
-    """Build the shape model ``name``; see `load_component` for the arguments."""
-    return load_component("shape_model", name, weights, **options)  # type: ignore[return-value]
-
-
-def load_editor(name: str, weights: str | Path | None = None, **options: Any) -> Editor:
-    """Build the editor ``name``; see `load_component` for the arguments."""
-    return load_component("editor", name, weights, **options)  # type: ignore[return-value]
-
-
-def load_face_analyzer(name: str, weights: str | Path | None = None, **options: Any) -> FaceAnalyzer:
-    """Build the face analyzer ``name``; see `load_component` for the arguments."""
-    return load_component("face_analyzer", name, weights, **options)  # type: ignore[return-value]
+load_generator: Loader[Generator] = _loader("generator")
+load_inverter: Loader[Inverter] = _loader("inverter")
+load_embedder: Loader[IdentityEmbedder] = _loader("embedder")
+load_shape_model: Loader[ShapeModel] = _loader("shape_model")
+load_editor: Loader[Editor] = _loader("editor")
+load_face_analyzer: Loader[FaceAnalyzer] = _loader("face_analyzer")
 
 
 def get_converter(name: str) -> Converter:
     """An instance of the converter ``name``."""
     return get_registry("converter").get(name).cls()
-
-
-def load_all_registries() -> None:
-    """Fill every registry, so that plugin records list all their components."""
-    for kind in HOOKS:
-        get_registry(kind)

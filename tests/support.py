@@ -15,7 +15,7 @@ from lswap_core.interfaces import (
     ShapeCoefficients,
     ShapeModel,
 )
-from lswap_core.imaging import to_convention
+from lswap_core.conventions import to_convention
 
 
 @dataclasses.dataclass
@@ -51,7 +51,9 @@ class ToyGenerator(Generator):
         ws[:, :truncation_cutoff] = self.w_average.lerp(ws[:, :truncation_cutoff], truncation_psi)
         return ws
 
-    def synthesis(self, ws: Tensor, *, camera: Tensor | None = None, noise_mode: NoiseMode = "const") -> Tensor:
+    def synthesis(
+        self, ws: Tensor, *, camera: Tensor | None = None, noise_mode: NoiseMode = "const", rng: torch.Generator | None = None
+    ) -> Tensor:
         self.check_ws(ws)
         out = torch.tanh(self.paint(ws.flatten(1)))
         return out.view(-1, 3, self.resolution, self.resolution)
@@ -69,8 +71,8 @@ class ToyEmbedder(IdentityEmbedder):
     embedding_dim = property(lambda self: 16)
     input_convention = property(lambda self: ImageConvention(size=(16, 16)))
 
-    def embed(self, images: Tensor) -> Tensor:
-        return torch.nn.functional.normalize(self.net(to_convention(images, self.input_convention)), dim=1)
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
 
 
 class ToyShapeModel(ShapeModel):

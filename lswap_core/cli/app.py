@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from ..errors import LswapError
 from ..version import __version__
@@ -21,26 +20,12 @@ from .swap import swap_command
 from .train import train_command
 from .generate import generate_command
 from .output import debug_mode, report_error
-from .plugin_commands import commands_from_plugins
+from .plugin_commands import PluginCommandGroup
 
 
-class LswapGroup(TyperGroup):
-    """The root command group.
-
-    Adds the commands plugins register (loaded only when a name is not a
-    built-in command, or when commands are listed) and turns `LswapError`
-    into one red line on stderr with exit status 1.
-    """
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        builtin = super().list_commands(ctx)
-        return [*builtin, *sorted(commands_from_plugins())]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        command = super().get_command(ctx, cmd_name)
-        if command is None:
-            command = commands_from_plugins().get(cmd_name)
-        return command
+class LswapGroup(PluginCommandGroup):
+    """The root command group: lswap's commands and the plugins', with `LswapError`
+    turned into one red line on stderr and exit status 1."""
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -34,7 +34,7 @@ def demo_command(
     from ..mixer import load_mixer
     from ..plots import line_chart
     from ..swapping import swap_from_noise
-    from ..training import build_components, read_metrics, train, window_mean
+    from ..training import read_metrics, train, window_mean
 
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} is not empty", hint="choose another --out or remove it")
@@ -45,8 +45,9 @@ def demo_command(
     seconds = time.perf_counter() - started
 
     torch_device = resolve_device(device)
-    generator, _, _ = build_components(config, torch_device)
     mixer = load_mixer(result.export, device=torch_device)
+    assert mixer.trained_with is not None  # lswap train records the generator
+    generator = mixer.trained_with.generator.rebuild(torch_device)
     space = LatentSpace(config.mixer.space, config.sampling.truncation_psi, config.sampling.truncation_cutoff)
     z_source = z_from_seeds(list(range(DEMO_PAIRS)), generator.z_dim).to(torch_device)
     z_target = z_from_seeds(list(range(100, 100 + DEMO_PAIRS)), generator.z_dim).to(torch_device)

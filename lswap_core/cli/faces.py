@@ -118,7 +118,7 @@ def align_command(
 
 
 def _write_aligned(path: Path, aligned: Any, *, source: Path, face_index: int) -> None:
-    from ..checkpoints import atomic_write_text
+    from ..files import atomic_write_text
     from ..imaging import save_image
 
     record = {"source": str(source), "face_index": face_index, **aligned.transform.to_dict(),

@@ -124,7 +124,7 @@ def _check_output(out: Path, names: list[str]) -> None:
 @contextlib.contextmanager
 def _staging(out: Path) -> Iterator[Path]:
     """A temporary folder beside ``out`` whose files move into ``out`` only if the block succeeds."""
-    from ..checkpoints import umask_mode
+    from ..files import umask_mode
 
     parent = out.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import typer
@@ -9,31 +10,44 @@ import typer.main
 from typer.core import TyperGroup
 
 from ..errors import PluginLoadError
-from ..plugins import PluginHost, get_plugin_host
-
-_cache: tuple[PluginHost, dict[str, Any]] | None = None
+from ..plugins import get_plugin_host
 
 
-def builtin_command_names() -> set[str]:
-    """Names of lswap's own commands and command groups."""
-    from .app import app
+class PluginCommandGroup(TyperGroup):
+    """A command group that also offers the commands plugins register.
 
-    names = {info.name for info in app.registered_groups if info.name}
-    names |= {info.name or info.callback.__name__.replace("_", "-") for info in app.registered_commands if info.callback}
-    return names
+    Plugins are asked for their commands only when a name is not one of the
+    group's own commands, or when commands are listed, so that running a
+    built-in command loads no plugin.
+    """
+
+    def builtin_command_names(self, ctx: Any) -> list[str]:
+        """The group's own commands, without the plugins'."""
+        return super().list_commands(ctx)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        builtin = self.builtin_command_names(ctx)
+        return [*builtin, *sorted(commands_from_plugins(builtin))]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            command = commands_from_plugins(self.builtin_command_names(ctx)).get(cmd_name)
+        return command
 
 
-def commands_from_plugins() -> dict[str, Any]:
-    """Click commands by name from every loaded plugin (cached per plugin host).
+def commands_from_plugins(reserved: Collection[str]) -> dict[str, Any]:
+    """Click commands by name from every loaded plugin (kept until the plugins change).
 
     Each plugin gets its own Typer app so that its commands can be attributed;
-    a name already taken (by lswap or an earlier plugin) fails the plugin.
+    a name already taken (one of ``reserved``, lswap's own commands, or an
+    earlier plugin's) fails the plugin.
     """
-    global _cache
+    return get_plugin_host().cached("commands", lambda: _collect_commands(set(reserved)))
+
+
+def _collect_commands(reserved: set[str]) -> dict[str, Any]:
     host = get_plugin_host()
-    if _cache is not None and _cache[0] is host:
-        return _cache[1]
-    reserved = builtin_command_names()
     commands: dict[str, Any] = {}
     for plugin_name, plugin_app in host.call_each("lswap_register_commands", lambda _: typer.Typer()):
         if not plugin_app.registered_commands and not plugin_app.registered_groups:
@@ -49,5 +63,4 @@ def commands_from_plugins() -> dict[str, Any]:
             continue
         commands.update(found)
         host.records[plugin_name].commands = sorted(found)
-    _cache = (host, commands)
     return commands

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ..plugins import PluginRecord, get_plugin_host
-from ..registry import HOOKS, ComponentEntry, get_registry
+from ..kinds import KINDS
+from ..registry import ComponentEntry, get_registry
 from .options import JsonOption
 from .output import stdout_console
-from .plugin_commands import commands_from_plugins
+from .plugin_commands import PluginCommandGroup, commands_from_plugins
 
 app = typer.Typer(help="Inspect installed plugins.", no_args_is_help=True)
 
@@ -21,7 +23,7 @@ def _components_by_plugin() -> tuple[dict[str, list[ComponentEntry]], dict[str, 
     """Every registered component grouped by plugin, and each plugin's name conflicts."""
     components: dict[str, list[ComponentEntry]] = {}
     conflicts: dict[str, list[str]] = {}
-    for kind in HOOKS:
+    for kind in KINDS:
         registry = get_registry(kind)
         for entry in registry.entries():
             components.setdefault(entry.plugin, []).append(entry)
@@ -33,11 +35,14 @@ def _components_by_plugin() -> tuple[dict[str, list[ComponentEntry]], dict[str, 
     return components, conflicts
 
 
-def plugin_report() -> list[dict[str, Any]]:
-    """One dict per plugin: identity, load status, components and commands."""
-    from ..weights import asset_catalog
+def plugin_report(reserved_commands: Collection[str]) -> list[dict[str, Any]]:
+    """One dict per plugin: identity, load status, components and commands.
 
-    commands_from_plugins()
+    :param reserved_commands: lswap's own command names, which plugin commands must not take.
+    """
+    from ..assets import asset_catalog
+
+    commands_from_plugins(reserved_commands)
     components, conflicts = _components_by_plugin()
     assets: dict[str, list[str]] = {}
     declared, _ = asset_catalog()
@@ -98,11 +103,14 @@ def _status(plugin: dict[str, Any]) -> str:
 
 @app.command("list")
 def list_plugins(
+    ctx: typer.Context,
     as_json: JsonOption = False,
     show_all: Annotated[bool, typer.Option("--all", help="One row per component and command, with descriptions.")] = False,
 ) -> None:
     """List plugins: version, source, what each provides and whether it loaded."""
-    report = plugin_report()
+    root = ctx.find_root()
+    reserved = root.command.builtin_command_names(root) if isinstance(root.command, PluginCommandGroup) else []
+    report = plugin_report(reserved)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

@@ -20,7 +20,7 @@ app = typer.Typer(
 
 
 def _asset_dict(entry: Any) -> dict[str, Any]:
-    from ..weights import asset_state, expected_hash
+    from ..assets import asset_state, expected_hash
 
     asset = entry.asset
     state = asset_state(asset)
@@ -64,7 +64,7 @@ def list_command(
     json_output: JsonOption = False,
 ) -> None:
     """Every known pretrained asset, with its source, licence and whether it is in the cache."""
-    from ..weights import asset_catalog, home, list_assets
+    from ..assets import asset_catalog, home, list_assets
 
     assets = [_asset_dict(entry) for entry in list_assets(pattern)]
     _, conflicts = asset_catalog()
@@ -122,7 +122,8 @@ def verify_command(
     json_output: JsonOption = False,
 ) -> None:
     """Check cached files against their published (or first recorded) SHA-256 and content."""
-    from ..weights import asset_state, list_assets, verify
+    from ..assets import asset_state, list_assets
+    from ..weights import verify
 
     if not names:
         names = [entry.asset.name for entry in list_assets() if asset_state(entry.asset).status != "missing"]

@@ -22,18 +22,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import numpy as np
-import torch.nn.functional as F
 from torch import Tensor
 
-from lswap_core.imaging import ensure_rgb, resize
 from lswap_core.interfaces import IdentityEmbedder, ImageConvention
-from lswap_plugins.backbones.face_templates import (
-    ARCFACE_FIVE_POINTS_112,
-    ffhq_five_points,
-    similarity_transform,
-    warp_affine,
-)
+from lswap_plugins.backbones.face_templates import ARCFACE_FIVE_POINTS_112, ffhq_five_points, similarity_transform
 from lswap_plugins.backbones.iresnet import IRESNET_LAYERS, IResNet
 from lswap_plugins.backbones.irse import IR_SE50_BLOCKS, IRSEBackbone
 
@@ -98,27 +90,14 @@ class ArcFaceEmbedder(IdentityEmbedder):
 
     @property
     def input_convention(self) -> ImageConvention:
+        size = (INPUT_SIZE, INPUT_SIZE)
         if self.config.crop_mode == "e4e":
+            # e4e's face_pool (psp.py), then IDLoss.extract_feats' crop and pool.
             left, top, right, bottom = (value / E4E_POOL for value in E4E_CROP)
-        else:  # the (nearly axis-aligned) box the warp reads, as fractions of the image
-            inverse = np.linalg.inv(np.vstack([self._arcface_matrix, [0, 0, 1]]))
-            corners = inverse @ np.array([[0, INPUT_SIZE, 0, INPUT_SIZE], [0, 0, INPUT_SIZE, INPUT_SIZE], [1, 1, 1, 1]])
-            (left, top), (right, bottom) = (corners[:2].min(1) + 0.5) / ARCFACE_WORK_SIZE, (corners[:2].max(1) + 0.5) / ARCFACE_WORK_SIZE
-        return ImageConvention(size=(INPUT_SIZE, INPUT_SIZE), crop=(float(left), float(top), float(right), float(bottom)))
+            return ImageConvention(size=size, crop=(left, top, right, bottom), resample="area", work_size=(E4E_POOL, E4E_POOL))
+        matrix = tuple(tuple(float(v) for v in row) for row in self._arcface_matrix)
+        return ImageConvention(size=size, work_size=(ARCFACE_WORK_SIZE, ARCFACE_WORK_SIZE), warp=matrix)  # type: ignore[arg-type]
 
-    def preprocess(self, images: Tensor) -> Tensor:
-        """``(N, 3, H, W)`` aligned faces in ``[-1, 1]`` -> the ``(N, 3, 112, 112)`` crops the network sees."""
-        images = ensure_rgb(images)
-        if self.config.crop_mode == "e4e":
-            if images.shape[-1] >= E4E_POOL and images.shape[-2] >= E4E_POOL:
-                images = F.adaptive_avg_pool2d(images, E4E_POOL)  # e4e's face_pool (psp.py)
-            else:
-                images = resize(images, (E4E_POOL, E4E_POOL))
-            left, top, right, bottom = E4E_CROP
-            return F.adaptive_avg_pool2d(images[:, :, top:bottom, left:right], INPUT_SIZE)
-        images = resize(images, (ARCFACE_WORK_SIZE, ARCFACE_WORK_SIZE))
-        return warp_affine(images, self._arcface_matrix, INPUT_SIZE)
-
-    def embed(self, images: Tensor) -> Tensor:
-        """Embed ``(N, 3, H, W)`` FFHQ-aligned faces in ``[-1, 1]`` as ``(N, embedding_dim)`` unit vectors."""
-        return F.normalize(self.net(self.preprocess(images)), dim=1)
+    def forward(self, images: Tensor) -> Tensor:
+        """The backbone on ``(N, 3, 112, 112)`` crops in ``[-1, 1]``."""
+        return self.net(images)

@@ -15,7 +15,7 @@ STYLENERF = "https://huggingface.co/facebook/stylenerf-ffhq-config-basic/resolve
 
 @hookimpl
 def lswap_register_assets(register):
-    from lswap_core.weights import Asset, AssetFile
+    from lswap_core.assets import Asset, AssetFile
 
     for resolution in (1024, 512, 256):
         file_name = f"ffhq_{resolution}.pkl"

@@ -7,9 +7,6 @@ eye, the nose tip, the mouth corner on the image's left, the other corner.
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 # Where FFHQ alignment puts the five points in a 512x512 image: the template
 # face restoration tools use for FFHQ-aligned faces (facexlib,
@@ -66,25 +63,3 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     matrix[:, :2] = scale * rotation
     matrix[:, 2] = target_mean - scale * rotation @ source_mean
     return matrix
-
-
-def warp_affine(images: Tensor, matrix: np.ndarray, size: int, *, fill: float = -1.0) -> Tensor:
-    """Resample ``(N, C, H, W)`` images with a pixel-space affine map, like ``cv2.warpAffine``.
-
-    Output pixel ``(u, v)`` takes the bilinear sample of the input at
-    ``M⁻¹ (u, v)``, pixel centres at integer coordinates; outside the input it
-    takes ``fill`` (-1 is black for ``[-1, 1]`` images). Differentiable.
-
-    :param matrix: ``(2, 3)`` map from input to output pixel coordinates.
-    :param size: side of the square output.
-    """
-    height, width = images.shape[-2:]
-    forward = np.vstack([matrix, [0.0, 0.0, 1.0]])
-    inverse = np.linalg.inv(forward)
-    # Normalised output coords -> output pixels -> input pixels -> normalised input coords.
-    to_pixels = np.array([[size / 2, 0, (size - 1) / 2], [0, size / 2, (size - 1) / 2], [0, 0, 1]])
-    to_normalised = np.array([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1], [0, 0, 1]])
-    theta = torch.as_tensor((to_normalised @ inverse @ to_pixels)[:2], dtype=images.dtype, device=images.device)
-    grid = F.affine_grid(theta.expand(images.shape[0], 2, 3), [images.shape[0], images.shape[1], size, size], align_corners=False)
-    warped = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return warped + fill

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
-from lswap_core.legacy_pickle import sha256_of
+from lswap_core.files import sha256_of
 from lswap_plugins.backbones.loading import load_state_dict, peek_state_dict, require_keys
 from lswap_plugins.backbones.resnet import count_blocks
 
@@ -30,7 +30,7 @@ _SIGNATURE = ("backbone.conv1.weight", "backbone.layer4.0.conv1.weight", "final_
 def find_beside_or_cached(checkpoint: Path, file_name: str, asset: str) -> Path:
     """``file_name`` beside the checkpoint, in the BFM folder of a Deep3DFaceRecon_pytorch
     checkout (``checkpoints/<name>/epoch_20.pth`` beside ``BFM/``), or in the named asset's cache folder."""
-    from lswap_core.weights import asset_path
+    from lswap_core.assets import asset_path
 
     cached = asset_path(asset, file_name)
     candidates = [checkpoint.parent / file_name, cached]

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from lswap_core.errors import InputError
-from lswap_core.imaging import ensure_rgb, resize
+from lswap_core.conventions import ensure_rgb, resize
 from lswap_core.interfaces import ImageConvention, ShapeCoefficients, ShapeModel
 from lswap_plugins.backbones.face_templates import ffhq_five_points
 from lswap_plugins.backbones.resnet import RESNET50_LAYERS, ResNet

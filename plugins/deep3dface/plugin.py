@@ -24,7 +24,7 @@ def lswap_register_converters(register):
 
 @hookimpl
 def lswap_register_assets(register):
-    from lswap_core.weights import Asset, AssetFile, Conversion
+    from lswap_core.assets import Asset, AssetFile, Conversion
 
     register(
         Asset(

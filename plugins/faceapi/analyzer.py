@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from lswap_core.errors import InputError
-from lswap_core.imaging import crop_fraction
+from lswap_core.conventions import crop_fraction
 from lswap_core.interfaces import DetectedFace, FaceAnalyzer
 
 from .face_nets import INPUT_SIZE, AgeGender, face_crops

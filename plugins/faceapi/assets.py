@@ -27,7 +27,7 @@ FACE_API_LICENCE_SHA256 = "9a3442b79acaf4fbc7c2e07b7e2d8f84af9bb3871bf08a69d8030
 
 
 def register_assets(register: Register) -> None:
-    from lswap_core.weights import Asset, AssetFile, Conversion
+    from lswap_core.assets import Asset, AssetFile, Conversion
 
     register(
         Asset(

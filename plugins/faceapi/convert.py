@@ -24,7 +24,7 @@ import torch
 
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
-from lswap_core.legacy_pickle import sha256_of
+from lswap_core.files import sha256_of
 
 from . import tfjs
 from .nets import ANALYZER_NETS, DETECTORS, LANDMARK_NETS, NETS, identify

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch.nn.functional as F
 from torch import Tensor
 
-from lswap_core.imaging import to_convention
 from lswap_core.interfaces import IdentityEmbedder, ImageConvention
 
 from .recognition import INPUT_SIZE, FaceRecognitionNet
@@ -62,13 +60,13 @@ class FaceApiEmbedder(IdentityEmbedder):
     def input_convention(self) -> ImageConvention:
         return ImageConvention(size=(INPUT_SIZE, INPUT_SIZE), crop=self.config.crop)
 
+    def forward(self, images: Tensor) -> Tensor:
+        """The descriptor net on ``(N, 3, 150, 150)`` chips in ``[-1, 1]``."""
+        return self.net(images)
+
     def descriptors(self, images: Tensor) -> Tensor:
         """face-api's raw descriptors ``(N, 128)`` (not normalised; same-person pairs lie within about 0.6).
 
         :param images: ``(N, 3, H, W)`` in ``[-1, 1]``; cropped and resized to 150² by `input_convention`.
         """
-        return self.net(to_convention(images, self.input_convention))
-
-    def embed(self, images: Tensor) -> Tensor:
-        """Unit descriptors ``(N, 128)``; differentiable with respect to ``images``."""
-        return F.normalize(self.descriptors(images), dim=1)
+        return self(self.prepare(images))

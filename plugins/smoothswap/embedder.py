@@ -25,7 +25,6 @@ import dataclasses
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lswap_core.imaging import to_convention
 from lswap_core.interfaces import IdentityEmbedder, ImageConvention
 from lswap_plugins.backbones.resnet import RESNET50_LAYERS, ResNet
 
@@ -78,12 +77,8 @@ class SmoothSwapEmbedder(IdentityEmbedder):
     @property
     def input_convention(self) -> ImageConvention:
         side = self.config.input_size
-        return ImageConvention(size=(side, side), value_range=(0.0, 1.0))
+        return ImageConvention(size=(side, side), value_range=(0.0, 1.0), antialias=self.config.antialias)
 
     def forward(self, x: Tensor) -> Tensor:
         """The official forward: ``(N, 3, input_size, input_size)`` in ``[0, 1]`` -> unit ``(N, embedding_dim)``."""
         return F.normalize(self.last(self.resnet(x)), dim=1)
-
-    def embed(self, images: Tensor) -> Tensor:
-        """Embed ``(N, 3, H, W)`` aligned faces in ``[-1, 1]`` (any size) as ``(N, embedding_dim)`` unit vectors."""
-        return self(to_convention(images, self.input_convention, antialias=self.config.antialias))

@@ -9,7 +9,7 @@ NGC = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1
 
 
 def register_assets(register: Register) -> None:
-    from lswap_core.weights import Asset, AssetFile, Conversion
+    from lswap_core.assets import Asset, AssetFile, Conversion
 
     def converted(file_name: str, export: str) -> tuple[Conversion, ...]:
         converter = "stylegan2-nvlabs" if file_name.endswith(".pkl") else "stylegan2-rosinality"

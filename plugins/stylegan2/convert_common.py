@@ -53,7 +53,7 @@ def estimate_w_avg(config: StyleGAN2Config, tensors: Mapping[str, Tensor]) -> Te
     generator = StyleGAN2Generator(config).eval()
     state = {**generator.state_dict(), **tensors}
     generator.load_state_dict(state, strict=True)
-    return generator.mean_w(W_AVG_SAMPLES, seed=0)
+    return generator.mean_w(W_AVG_SAMPLES, rng=torch.Generator().manual_seed(0))
 
 
 def config_data(config: StyleGAN2Config) -> dict[str, Any]:

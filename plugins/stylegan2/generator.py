@@ -127,8 +127,6 @@ class StyleGAN2Generator(Generator):
         self.check_ws(ws)
         return self.synthesis_network(ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=impl, rng=rng)
 
-    @torch.no_grad()
-    def mean_w(self, samples: int = 10_000, seed: int = 0) -> Tensor:
-        """The mean W of ``samples`` seeded draws of z, ``(w_dim,)``: ``w_avg`` of an untrained network."""
-        z = torch.randn(samples, self.z_dim, generator=torch.Generator().manual_seed(seed))
-        return self.mapping_network.embed(z.to(self.device)).mean(dim=0)
+    def noise_buffers(self) -> dict[str, Tensor]:
+        """Every synthesis layer's ``noise_const``, from 4² up (NVlabs' names, as PTI's projector takes them)."""
+        return {name: buffer for name, buffer in self.named_buffers() if name.endswith(".noise_const")}

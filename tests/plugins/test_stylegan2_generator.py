@@ -199,8 +199,10 @@ def test_double_backward_through_the_fast_path_is_refused():
 
 def test_mean_w_is_seeded():
     generator = small_generator()
-    torch.testing.assert_close(generator.mean_w(64, seed=1), generator.mean_w(64, seed=1))
-    assert generator.mean_w(64, seed=1).shape == (8,)
+    torch.testing.assert_close(generator.mean_w(64, rng=seeded(1)), generator.mean_w(64, rng=seeded(1)))
+    assert generator.mean_w(64, rng=seeded(1)).shape == (8,)
+    z = torch.randn(64, 8, generator=seeded(1))
+    torch.testing.assert_close(generator.mean_w(64, rng=seeded(1)), generator.mapping(z)[:, 0].mean(0))
 
 
 def test_cached_weight_forms_follow_weight_updates():

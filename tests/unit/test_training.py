@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from lswap_core.config import load_config
-from lswap_core.errors import CheckpointError, InputError
+from lswap_core.errors import CheckpointError, InputError, TrainingError
 from lswap_core.mixer import load_mixer
 from lswap_core.plugins import register_plugin
-from lswap_core.training import Trainer, TrainingError, read_metrics, sample_pairs, train
+from lswap_core.training import Trainer, read_metrics, sample_pairs, train
 from tests.support import ToysPlugin
 
 TOY_CONFIG = """

@@ -18,18 +18,8 @@ from lswap_core import hookimpl
 from lswap_core.errors import CheckpointError, DownloadError, DuplicateComponentError, InputError, UnknownComponentError
 from lswap_core.plugins import register_plugin
 from lswap_core.downloads import npm_tarball_url
-from lswap_core.weights import (
-    Asset,
-    AssetFile,
-    Conversion,
-    asset_folder,
-    fetch,
-    get_asset,
-    list_assets,
-    recorded_hashes,
-    resolve_weights,
-    verify,
-)
+from lswap_core.assets import Asset, AssetFile, Conversion, asset_folder, get_asset, list_assets, recorded_hashes, resolve_weights
+from lswap_core.weights import fetch, verify
 from tests.conftest import SHARED_ASSETS
 from tests.face_models import write_bfm
 from tests.http_server import running_file_server

@@ -102,13 +102,21 @@ class ExampleGenerator(Generator):
             ws[:, rows] = self.w_average.lerp(ws[:, rows], truncation_psi)
         return ws
 
-    def update_w_avg(self, samples: int = 1024, seed: int = 0) -> None:
-        """Set ``w_avg`` to the mean W of ``samples`` draws (a trained generator tracks it)."""
-        z = torch.randn(samples, self.z_dim, generator=torch.Generator().manual_seed(seed))
-        with torch.no_grad():
-            self.w_average.copy_(self.mapping(z.to(self.w_average.device))[:, 0].mean(dim=0))
+    def update_w_avg(self, samples: int = 1024) -> None:
+        """Set ``w_avg`` to the mean W of ``samples`` seeded draws (a trained generator tracks it)."""
+        self.w_average.copy_(self.mean_w(samples, rng=torch.Generator().manual_seed(0)))
 
-    def synthesis(self, ws: Tensor, *, camera: Tensor | None = None, noise_mode: NoiseMode = "const") -> Tensor:
+    def noise_buffers(self) -> dict[str, Tensor]:
+        return {f"noise_const_{index}": getattr(self, f"noise_const_{index}") for index in range(len(self._resolutions))}
+
+    def synthesis(
+        self,
+        ws: Tensor,
+        *,
+        camera: Tensor | None = None,
+        noise_mode: NoiseMode = "const",
+        rng: torch.Generator | None = None,
+    ) -> Tensor:
         self.check_ws(ws)
         if camera is not None:
             raise ValueError("the example generator has no camera")
@@ -120,6 +128,7 @@ class ExampleGenerator(Generator):
             if noise_mode == "const":
                 x = x + getattr(self, f"noise_const_{index}") * self.noise_strengths[index]
             elif noise_mode == "random":
-                x = x + torch.randn_like(x[:, :1]) * self.noise_strengths[index]
+                noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype, generator=rng)
+                x = x + noise * self.noise_strengths[index]
             x = F.leaky_relu(x, 0.2)
         return torch.tanh(self.to_rgb(x, ws[:, -1]))
