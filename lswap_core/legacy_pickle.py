@@ -269,8 +269,9 @@ _PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 class RestrictedUnpickler(pickle.Unpickler):
     """A ``pickle.Unpickler`` that resolves only allow-listed globals.
 
-    :param storages: for ``torch.save`` zip files, a function from a storage
-        key and dtype to the flat tensor holding it.
+    :param storages: for ``torch.save`` files, a function from a storage
+        key, its dtype and its element count (when the file records it) to
+        the flat tensor holding it.
     :param extra: more ``(module, name) -> replacement`` pairs; replacements
         must build inert data.
     """
@@ -280,7 +281,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         stream: Any,
         *,
         source: str,
-        storages: Callable[[str, torch.dtype], torch.Tensor] | None = None,
+        storages: Callable[[str, torch.dtype, int | None], torch.Tensor] | None = None,
         extra: Mapping[tuple[str, str], Any] | None = None,
     ) -> None:
         super().__init__(stream)
@@ -311,7 +312,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         dtype = storage_type if isinstance(storage_type, torch.dtype) else None
         if dtype is None:
             raise UnsafePickleError(f"{self._source} has a storage of unknown type {storage_type!r}")
-        return StorageRef(self._storages(key, dtype))
+        numel = pid[4] if len(pid) > 4 and isinstance(pid[4], int) else None  # both formats record it here
+        return StorageRef(self._storages(key, dtype, numel))
 
 
 def _inert_reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -383,23 +385,46 @@ def _is_legacy_torch_save(head: bytes) -> bool:
 
 
 def peek_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | None = None) -> Any:
-    """Like `load_checkpoint`, but tensors of ``torch.save`` zip archives come back as
-    ``meta`` tensors (shape and dtype, no data), so that only the archive's pickle is read.
+    """Like `load_checkpoint` for ``torch.save`` files (zip archives and the legacy format),
+    but tensors come back as ``meta`` tensors (shape and dtype, no data) and the
+    tensor data is never read.
 
-    For recognising a format cheaply (`Converter.sniff`). Other formats are read in full.
+    For recognising a format cheaply (`Converter.sniff`).
+
+    :raises CheckpointError: for any other file (plain pickles are only read in full).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist", hint="check the path")
-    if not zipfile.is_zipfile(path):
-        return load_checkpoint(path, extra=extra)
     try:
-        return _load_zip(path, extra, meta=True)
+        if zipfile.is_zipfile(path):
+            return _load_zip(path, extra, meta=True)
+        with open(path, "rb") as handle:
+            if not _is_legacy_torch_save(handle.read(64)):
+                raise CheckpointError(f"{path} is not a torch.save file", hint="only torch.save files can be peeked at")
+            handle.seek(0)
+            return _peek_legacy_torch_save(handle, path, extra)
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is truncated or not a checkpoint ({reason})", hint="re-download it") from None
+
+
+def _peek_legacy_torch_save(handle: Any, path: Path, extra: Mapping[tuple[str, str], Any] | None) -> Any:
+    """The object of a legacy ``torch.save`` file, read up to its tensor data.
+
+    Such a file is four pickles (magic number, protocol version, system
+    information, the object) followed by the storage keys and raw storages;
+    the object's storages are persistent records that give their size.
+    """
+
+    def meta_storage(key: str, dtype: torch.dtype, numel: int | None) -> torch.Tensor:
+        return torch.empty(numel or 0, dtype=dtype, device="meta")
+
+    for _ in range(3):
+        RestrictedUnpickler(handle, source=str(path)).load()
+    return RestrictedUnpickler(handle, source=str(path), storages=meta_storage, extra=extra).load()
 
 
 def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None, *, meta: bool = False) -> Any:
@@ -414,7 +439,7 @@ def _load_zip(path: Path, extra: Mapping[tuple[str, str], Any] | None, *, meta: 
             raise CheckpointError(f"{path} was saved on a big-endian machine, which lswap does not read")
         cache: dict[str, torch.Tensor] = {}
 
-        def storage(key: str, dtype: torch.dtype) -> torch.Tensor:
+        def storage(key: str, dtype: torch.dtype, numel: int | None) -> torch.Tensor:
             if meta:
                 numel = archive.getinfo(f"{prefix}data/{key}").file_size // dtype.itemsize
                 return torch.empty(numel, dtype=dtype, device="meta")

@@ -16,7 +16,7 @@ import torch
 
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_plugins.backbones.irse import stage_blocks
-from lswap_plugins.backbones.loading import load_state_dict, peek_state_dict, require_keys
+from lswap_core.official_files import file_head, load_state_dict, require_keys
 from lswap_plugins.backbones.resnet import count_blocks
 
 from .embedder import PUBLISHED_BLOCKS
@@ -31,7 +31,7 @@ class _StateDictConverter(Converter):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        tensors = peek_state_dict(path)
+        tensors = file_head(path).state_dict()
         return tensors is not None and all(key in tensors for key in cls.signature)
 
     def _read(self, path: Path) -> dict[str, torch.Tensor]:

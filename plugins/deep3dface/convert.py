@@ -16,7 +16,7 @@ from pathlib import Path
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_core.files import sha256_of
-from lswap_plugins.backbones.loading import load_state_dict, peek_state_dict, require_keys
+from lswap_core.official_files import file_head, load_state_dict, require_keys
 from lswap_plugins.backbones.resnet import count_blocks
 
 from .face_model import BFM_FILE, REFERENCE_FILE
@@ -54,7 +54,7 @@ class Deep3DFaceConverter(Converter):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        tensors = peek_state_dict(path, KEY)
+        tensors = file_head(path).state_dict(KEY)
         return tensors is not None and all(key in tensors for key in _SIGNATURE)
 
     def convert(self, path: Path) -> ConvertedWeights:

@@ -6,8 +6,9 @@ onto the face's five detected landmarks (``POS``, a least-squares affine
 camera), rescales the image so that the face has a fixed size
 (``rescale_factor`` 102), and crops 224x224 around the fitted centre. Here
 the same arithmetic runs on tensors: bicubic resizing (PIL's filter, with
-antialiasing) and the integer crop of ``resize_n_crop_img``, zero-padded
-where the crop leaves the image.
+antialiasing; like PIL, the width first, then the height, clipped to
+``[0, 1]`` after each pass) and the integer crop of ``resize_n_crop_img``,
+zero-padded where the crop leaves the image.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def _crop(images: Tensor, window: tuple[int, int, int, int]) -> Tensor:
     resized_height, resized_width, top, left = window
     if min(resized_height, resized_width) < 1:
         raise ValueError(f"the five points give a degenerate scale (resized to {resized_height}x{resized_width})")
-    resized = F.interpolate(images, size=(resized_height, resized_width), mode="bicubic", align_corners=False, antialias=True)
-    resized = resized.clamp(0, 1)  # PIL works in uint8, so bicubic overshoot is clipped
+    # PIL (Resample.c) resizes the width, then the height, each pass into a uint8 image: bicubic overshoot is clipped twice.
+    resized = F.interpolate(images, size=(images.shape[-2], resized_width), mode="bicubic", align_corners=False, antialias=True)
+    resized = F.interpolate(resized.clamp(0, 1), size=(resized_height, resized_width), mode="bicubic", align_corners=False, antialias=True)
+    resized = resized.clamp(0, 1)
     # Pad so that the window always lies inside, as PIL's crop fills outside pixels with black.
     pad = (max(-left, 0), max(left + TARGET_SIZE - resized_width, 0), max(-top, 0), max(top + TARGET_SIZE - resized_height, 0))
     if any(pad):

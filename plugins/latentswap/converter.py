@@ -19,7 +19,8 @@ import torch
 
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
-from lswap_core.legacy_pickle import ModuleRecord, load_checkpoint, peek_checkpoint
+from lswap_core.legacy_pickle import ModuleRecord, load_checkpoint
+from lswap_core.official_files import file_head
 from lswap_core.mixer import MIXER_KIND, MIXER_NAME
 
 _PER_ROW = re.compile(r"^identity_mixer\.mixer\.(\d+)\.(\d+)\.(weight|bias)$")
@@ -52,10 +53,7 @@ class LatentSwapCheckpointConverter(Converter):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        try:
-            checkpoint = peek_checkpoint(path)
-        except CheckpointError:
-            return False
+        checkpoint = file_head(path).peek()
         state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
         return isinstance(state, dict) and any(str(key).startswith("identity_mixer.") for key in state)
 

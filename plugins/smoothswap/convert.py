@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from lswap_core.interfaces import ConvertedWeights, Converter
-from lswap_plugins.backbones.loading import load_state_dict, peek_state_dict, require_keys
+from lswap_core.official_files import file_head, load_state_dict, require_keys
 from lswap_plugins.backbones.resnet import count_blocks
 
 PREFIX = "net."
@@ -30,7 +30,7 @@ class SmoothSwapConverter(Converter):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        tensors = peek_state_dict(path, "state_dict")
+        tensors = file_head(path).state_dict("state_dict")
         return tensors is not None and all(key in tensors for key in _SIGNATURE)
 
     def convert(self, path: Path) -> ConvertedWeights:

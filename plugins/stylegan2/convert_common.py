@@ -18,7 +18,6 @@ from .networks import RESAMPLE_FILTER
 
 W_AVG_SAMPLES = 10_000  # draws of z (seed 0) behind an estimated w_avg
 W_AVG_NOTE = f"estimated as the mean W of {W_AVG_SAMPLES} samples of z (seed 0)"
-SNIFF_BYTES = 1 << 20
 
 
 def build_config(path: Path, values: Mapping[str, Any]) -> StyleGAN2Config:
@@ -58,12 +57,3 @@ def estimate_w_avg(config: StyleGAN2Config, tensors: Mapping[str, Tensor]) -> Te
 
 def config_data(config: StyleGAN2Config) -> dict[str, Any]:
     return dataclasses.asdict(config)
-
-
-def head_bytes(path: Path, size: int = SNIFF_BYTES) -> bytes:
-    """The first ``size`` bytes of a file (empty when unreadable)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(size)
-    except OSError:
-        return b""

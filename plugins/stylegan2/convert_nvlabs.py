@@ -21,6 +21,7 @@ from torch import Tensor
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_core.legacy_pickle import PersistentObject, load_checkpoint, module_tensors
+from lswap_core.official_files import file_head
 
 from .convert_common import (
     W_AVG_NOTE,
@@ -29,7 +30,6 @@ from .convert_common import (
     check_filter_option,
     config_data,
     estimate_w_avg,
-    head_bytes,
 )
 
 GENERATOR_CLASSES = {
@@ -59,7 +59,7 @@ class NVlabsPickleConverter(Converter):
     @classmethod
     def sniff(cls, path: Path) -> bool:
         # Persistent objects name NVlabs' reconstruction function near the start of the pickle.
-        head = head_bytes(path, 1 << 16)
+        head = file_head(path).head[: 1 << 16]
         return head[:1] == b"\x80" and b"torch_utils.persistence" in head
 
     def convert(self, path: Path) -> ConvertedWeights:

@@ -37,7 +37,6 @@ generator with other names and a few other conventions, mapped here:
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,8 +46,9 @@ from torch import Tensor
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_core.legacy_pickle import load_checkpoint
+from lswap_core.official_files import file_head
 
-from .convert_common import W_AVG_NOTE, build_config, check_filter, config_data, estimate_w_avg, head_bytes
+from .convert_common import W_AVG_NOTE, build_config, check_filter, config_data, estimate_w_avg
 from .config import StyleGAN2Config
 
 DEFAULT_LR_MLP = 0.01  # rosinality's Generator(lr_mlp=0.01); its train.py does not change it
@@ -75,15 +75,11 @@ class RosinalityConverter(Converter):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
-        try:
-            if zipfile.is_zipfile(path):
-                with zipfile.ZipFile(path) as archive:
-                    pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
-                    return bool(pickles) and b"g_ema" in archive.read(pickles[0])
-        except (OSError, zipfile.BadZipFile):
-            return False
-        head = head_bytes(path)  # legacy torch.save: the pickled dict precedes the tensor data
-        return head[:1] == b"\x80" and b"g_ema" in head and b"torch_utils.persistence" not in head
+        head = file_head(path)
+        if head.is_zip:
+            return b"g_ema" in head.archive_pickle
+        start = head.head  # legacy torch.save: the pickled dict precedes the tensor data
+        return start[:1] == b"\x80" and b"g_ema" in start and b"torch_utils.persistence" not in start
 
     def convert(self, path: Path) -> ConvertedWeights:
         data = load_checkpoint(path)
