@@ -11,10 +11,68 @@ import dataclasses
 import torch
 from torch import Tensor
 
+from pathlib import Path
+
+from .errors import InputError
 from .interfaces import Generator, NoiseMode
 from .latents import LatentSpace
 from .layers import combine_codes, layer_mask
 from .mixer import LatentMixer
+from .registry import load_generator
+
+
+def generator_for(
+    mixer: LatentMixer,
+    *,
+    name: str | None = None,
+    weights: str | Path | None = None,
+    preset: str | None = None,
+    init_seed: int | None = None,
+    device: str | torch.device | None = None,
+) -> Generator:
+    """The generator to swap with, frozen: the one the mixer was trained with.
+
+    Without ``weights`` and ``preset``, the generator the mixer records is
+    built again (the same weights file, or the same preset and initial
+    seed). A generator given by ``weights`` or ``preset`` must be that one.
+    A mixer without a record (a converted official checkpoint) takes the
+    generator named, checked only for the shape of its codes.
+
+    :raises IncompatibleLatentError: when the given generator differs from the recorded one.
+    :raises InputError: when the mixer records no generator and none is named.
+    """
+    record = mixer.trained_with.generator if mixer.trained_with is not None else None
+    if weights is not None and preset is not None:
+        raise InputError("--weights and --preset were both given", hint="a weights file carries its own architecture")
+    if weights is None and preset is None and record is not None:
+        if name is not None and name != record.name:
+            raise InputError(f"the mixer was trained with a {record.name!r} generator, not {name!r}", hint="omit --generator")
+        if init_seed is not None:
+            raise InputError("--init-seed goes with --preset", hint="omit it to rebuild the generator the mixer was trained with")
+        generator = record.rebuild(device)
+    else:
+        name = name or (record.name if record is not None else None)
+        if name is None:
+            raise InputError(
+                "the mixer does not record the generator it was trained with", hint="name it with --generator and --weights"
+            )
+        generator = load_generator(name, weights, preset=preset, init_seed=init_seed, device=device)
+        mixer.check_generator(generator)
+        if record is not None:
+            record.check(generator)
+    return generator.requires_grad_(False)
+
+
+def latent_space_for(
+    mixer: LatentMixer, *, truncation_psi: float | None = None, truncation_cutoff: int | None = None
+) -> LatentSpace:
+    """The mixer's latent space, truncated as given or, by default, as the mixer's training sampled its codes."""
+    trained = mixer.trained_with
+    if truncation_psi is None:
+        truncation_psi = trained.truncation_psi if trained is not None else 1.0
+    if truncation_cutoff is None and trained is not None:
+        truncation_cutoff = trained.truncation_cutoff
+    return LatentSpace(mixer.config.space, truncation_psi, truncation_cutoff)
 
 
 @dataclasses.dataclass
@@ -63,16 +121,28 @@ def swap_from_noise(
     groups: list[str] | None = None,
     strength: float = 1.0,
     noise_mode: NoiseMode = "const",
+    cameras: tuple[Tensor, Tensor] | None = None,
+    rng: torch.Generator | None = None,
 ) -> SwapResult:
-    """Swap generated faces given by their noise codes ``(N, z_dim)``."""
+    """Swap generated faces given by their noise codes ``(N, z_dim)``.
+
+    :param cameras: for 3D-aware generators, the source's and the target's
+        cameras (one row per pair); the swap is seen from the target's.
+    :param rng: the random draws of ``noise_mode="random"``.
+    """
     source, target = space.encode(generator, z_source), space.encode(generator, z_target)
     swap_ws = swap_codes(generator, mixer, space, source, target, groups=groups, strength=strength)
     source_ws, target_ws = space.to_wplus(generator, source), space.to_wplus(generator, target)
+    source_camera, target_camera = cameras if cameras is not None else (None, None)
+
+    def render(ws: Tensor, camera: Tensor | None) -> Tensor:
+        return generator.synthesis(ws, camera=camera, noise_mode=noise_mode, rng=rng)
+
     return SwapResult(
         source_ws=source_ws,
         target_ws=target_ws,
         swap_ws=swap_ws,
-        source_images=generator.synthesis(source_ws, noise_mode=noise_mode),
-        target_images=generator.synthesis(target_ws, noise_mode=noise_mode),
-        swap_images=generator.synthesis(swap_ws, noise_mode=noise_mode),
+        source_images=render(source_ws, source_camera),
+        target_images=render(target_ws, target_camera),
+        swap_images=render(swap_ws, target_camera),
     )

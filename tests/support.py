@@ -30,7 +30,7 @@ class ToyGenerator(Generator):
 
     name = "toy"
     config_class = ToyConfig
-    presets = {"wide": {"w_dim": 6}}
+    presets = {"wide": {"w_dim": 6}, "base": {}}
 
     def __init__(self, config: ToyConfig | None = None) -> None:
         super().__init__(config)

@@ -9,13 +9,14 @@ import typer
 
 from .options import (
     DeviceOption,
-    GeneratorOption,
+    InitSeedOption,
     MixerOption,
     NoiseModeOption,
     PresetOption,
-    TruncCutoffOption,
-    TruncOption,
-    WeightsOption,
+    SwapGeneratorOption,
+    SwapTruncCutoffOption,
+    SwapTruncOption,
+    SwapWeightsOption,
 )
 from .output import stdout_console
 
@@ -28,11 +29,12 @@ def layers_command(
     source_seeds: Annotated[str, typer.Option("--source-seeds", help="Seeds of generated sources, e.g. 0-3.")] = "0-3",
     target_seeds: Annotated[str, typer.Option("--target-seeds", help="Seeds of generated targets, one per source.")] = "100-103",
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("layers.png"),
-    generator: GeneratorOption = "stylegan2",
-    weights: WeightsOption = None,
+    generator: SwapGeneratorOption = None,
+    weights: SwapWeightsOption = None,
     preset: PresetOption = None,
-    trunc: TruncOption = 1.0,
-    trunc_cutoff: TruncCutoffOption = None,
+    init_seed: InitSeedOption = None,
+    trunc: SwapTruncOption = None,
+    trunc_cutoff: SwapTruncCutoffOption = None,
     noise_mode: NoiseModeOption = "const",
     device: DeviceOption = "auto",
 ) -> None:
@@ -52,7 +54,7 @@ def layers_command(
     if len(sources) != len(targets):
         raise InputError(f"{len(sources)} source seeds but {len(targets)} target seeds", hint="give one target per source")
     mode = check_noise_mode(noise_mode)
-    gen, mix, space = load_swapper(mixer, generator, weights, preset, trunc, trunc_cutoff, device)
+    gen, mix, space = load_swapper(mixer, generator, weights, preset, init_seed, trunc, trunc_cutoff, device)
     torch_device = gen.device
     present = [name for name in LAYER_GROUPS if any(group_of(r) == name for r in gen.layer_resolutions)]
     with torch.no_grad():

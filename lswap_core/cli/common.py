@@ -17,13 +17,17 @@ if TYPE_CHECKING:
 NOISE_MODES = ("const", "random", "none")
 
 
-def build_generator(name: str, weights: Path | None, preset: str | None, device: torch.device) -> Generator:
-    """The generator named on the command line, from weights or a preset, on ``device``."""
+def build_generator(
+    name: str, weights: Path | None, preset: str | None, device: torch.device, *, init_seed: int | None = None
+) -> Generator:
+    """The generator named on the command line, from weights or a preset (initialised from ``init_seed``), on ``device``."""
     from ..registry import load_generator
 
     if weights is not None and preset is not None:
         raise InputError("--weights and --preset were both given", hint="a weights file carries its own architecture")
-    generator = load_generator(name, str(weights) if weights is not None else None, preset=preset)
+    if weights is not None and init_seed is not None:
+        raise InputError("--init-seed goes with --preset", hint="a weights file holds its values already")
+    generator = load_generator(name, str(weights) if weights is not None else None, preset=preset, init_seed=init_seed)
     return generator.to(device).requires_grad_(False)
 
 
@@ -44,20 +48,30 @@ def check_output_file(path: Path, suffix: str = ".png") -> Path:
 
 def load_swapper(
     mixer: Path,
-    generator: str,
+    generator: str | None,
     weights: Path | None,
     preset: str | None,
-    trunc: float,
+    init_seed: int | None,
+    trunc: float | None,
     trunc_cutoff: int | None,
     device: str,
 ) -> tuple[Generator, LatentMixer, LatentSpace]:
-    """A trained mixer, the generator it must fit (checked) and the latent space it mixes in."""
+    """A trained mixer, the generator it was trained with (rebuilt, or the given one checked)
+    and the latent space it mixes in (by default truncated as in its training)."""
     from ..devices import resolve_device
-    from ..latents import LatentSpace
     from ..mixer import load_mixer
+    from ..swapping import generator_for, latent_space_for
 
+    if weights is not None and init_seed is not None:
+        raise InputError("--init-seed goes with --preset", hint="a weights file holds its values already")
     torch_device = resolve_device(device)
     mix = load_mixer(mixer, device=torch_device)
-    gen = build_generator(generator, weights, preset, torch_device)
-    mix.check_generator(gen)
-    return gen, mix, LatentSpace(mix.config.space, trunc, trunc_cutoff)
+    gen = generator_for(
+        mix,
+        name=generator,
+        weights=str(weights) if weights is not None else None,
+        preset=preset,
+        init_seed=init_seed,
+        device=torch_device,
+    )
+    return gen, mix, latent_space_for(mix, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)

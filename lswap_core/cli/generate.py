@@ -27,6 +27,7 @@ from ..errors import CheckpointError, InputError
 from .options import (
     DeviceOption,
     GeneratorOption,
+    InitSeedOption,
     NoiseModeOption,
     OutDirOption,
     PresetOption,
@@ -43,6 +44,7 @@ def generate_command(
     generator: GeneratorOption = "stylegan2",
     weights: WeightsOption = None,
     preset: PresetOption = None,
+    init_seed: InitSeedOption = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds, like 0-7 or 1,4,9-11.")] = "0-7",
     trunc: TruncOption = 1.0,
     trunc_cutoff: TruncCutoffOption = None,
@@ -73,18 +75,14 @@ def generate_command(
     _check_output(out, names)
 
     target = resolve_device(device)
-    model = build_generator(generator, weights, preset, target)
-    cuda_devices = []
-    if target.type == "cuda":
-        cuda_devices = [torch.cuda.current_device() if target.index is None else target.index]
+    model = build_generator(generator, weights, preset, target, init_seed=init_seed)
     with _staging(out) as staging:
         for seed in track(seed_list, "generating"):
             z = z_from_seeds([seed], model.z_dim).to(target)
-            # --noise-mode random: noise seeded by the seed too, without touching the caller's RNG state.
-            with torch.no_grad(), torch.random.fork_rng(devices=cuda_devices):
-                torch.manual_seed(seed)
+            with torch.no_grad():
                 ws = model.mapping(z, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
-                image = model.synthesis(ws, noise_mode=mode)
+                # --noise-mode random: noise drawn from the seed too.
+                image = model.synthesis(ws, noise_mode=mode, rng=torch.Generator(device=target).manual_seed(seed))
             _write_png(staging / f"seed{seed:04d}.png", image)
             if save_latents:
                 save_export(
@@ -98,7 +96,7 @@ def generate_command(
                         "noise_mode": noise_mode,
                     },
                     tensors={"ws": ws},
-                    provenance={"weights": str(weights) if weights else f"preset {preset}"},
+                    provenance={"weights": str(weights) if weights else f"preset {preset}, init seed {init_seed or 0}"},
                 )
     stdout_console().print(f"wrote {len(seed_list)} image(s) to {out}")
 

@@ -78,6 +78,37 @@ WeightsOption = Annotated[
 PresetOption = Annotated[
     str | None, typer.Option("--preset", help="Named generator config (e.g. tiny) when no weights are given.")
 ]
+InitSeedOption = Annotated[
+    int | None,
+    typer.Option("--init-seed", help="Seed of a --preset network's random initial weights (default 0).", show_default=False),
+]
+SwapGeneratorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--generator",
+        "-g",
+        help="Registered generator name (default: the one the mixer was trained with).",
+        autocompletion=complete_generators,
+        show_default=False,
+    ),
+]
+SwapWeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        "-w",
+        help="Generator export or asset name (default: rebuild the generator the mixer was trained with).",
+        show_default=False,
+    ),
+]
+SwapTruncOption = Annotated[
+    float | None,
+    typer.Option("--trunc", help="Truncation psi (default: the mixer's training truncation, else 1).", show_default=False),
+]
+SwapTruncCutoffOption = Annotated[
+    int | None,
+    typer.Option("--trunc-cutoff", help="Truncate only the first N W+ rows (default: as in the mixer's training).", show_default=False),
+]
 MixerOption = Annotated[Path, typer.Option("--mixer", "-m", help="Mixer export written by lswap train.", show_default=False)]
 TruncOption = Annotated[float, typer.Option("--trunc", help="Truncation psi: 1 keeps codes, 0 gives the mean face.")]
 TruncCutoffOption = Annotated[

@@ -116,3 +116,19 @@ def test_a_failure_midway_writes_nothing(tmp_path, weights, monkeypatch):
     assert_one_line_error(result, "No space left on device")
     assert written and not (tmp_path / "o").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.safetensors"]  # no staging folder left
+
+
+def test_a_preset_network_is_the_same_on_every_run(tmp_path):
+    for name in ("a", "b"):
+        assert generate("--preset", "tiny", "--seeds", "0-1", "--out", str(tmp_path / name)).exit_code == 0
+    assert generate("--preset", "tiny", "--init-seed", "3", "--seeds", "0-1", "--out", str(tmp_path / "c")).exit_code == 0
+    first, second, other = ((tmp_path / name / "seed0001.png").read_bytes() for name in "abc")
+    assert first == second and first != other
+
+
+def test_building_a_component_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    lswap_core.load_generator("stylegan2", preset="tiny", init_seed=4)
+    assert torch.equal(torch.rand(3), expected)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import pytest
+import numpy as np
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+import lswap_core
+from lswap_core.checkpoints import save_component
 from lswap_core.cli import app
-from lswap_core.mixer import LatentMixer, MixerConfig, save_mixer
+from lswap_core.config import load_config
+from lswap_core.imaging import to_uint8
+from lswap_core.latents import z_from_seeds
+from lswap_core.mixer import LatentMixer, MixerConfig, load_mixer, save_mixer
+from lswap_core.swapping import latent_space_for, swap_from_noise
+from lswap_core.training import build_components
 from lswap_core.plugins import register_plugin
 from tests.cli.test_host_commands import assert_one_line_error
 from tests.support import ToysPlugin
@@ -99,3 +108,55 @@ def test_a_mixer_for_another_generator_is_refused(tmp_path):
         app, ["swap", "-g", "toy", "--mixer", str(mixer), "--source-seed", "1", "--target-seed", "2", "--out", str(tmp_path / "s.png")]
     )
     assert_one_line_error(result, "trained for 18×512 codes, but generator 'toy' uses 3×4")
+
+
+def swap_args(mixer, out, *extra):
+    return ["swap", "--mixer", str(mixer), "--source-seed", "1", "--target-seed", "2", "--out", str(out), *extra]
+
+
+def test_swap_rebuilds_the_generator_the_mixer_was_trained_with(trained, tmp_path):
+    mixer = load_mixer(trained / "mixer.safetensors")
+    record = mixer.trained_with.generator
+    assert (record.name, record.preset, record.weights, record.num_ws, record.w_dim) == ("toy", None, None, 3, 4)
+    result = runner.invoke(app, swap_args(trained / "mixer.safetensors", tmp_path / "s.png"))
+    assert result.exit_code == 0, result.output
+    # The very generator that rendered the training images, not another random one.
+    generator = build_components(load_config(trained / "config.yaml"), torch.device("cpu")).generator
+    z = z_from_seeds([1, 2], generator.z_dim)
+    expected = swap_from_noise(generator, mixer, latent_space_for(mixer), z[:1], z[1:]).swap_images
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "s.png")), to_uint8(expected)[0].numpy())
+
+
+def test_swap_refuses_a_generator_other_than_the_trained_one(trained, tmp_path):
+    mixer = trained / "mixer.safetensors"
+    other_seed = runner.invoke(app, swap_args(mixer, tmp_path / "s.png", "--preset", "base", "--init-seed", "5"))
+    assert_one_line_error(other_seed, "differs: its weights differ")
+    other_file = save_component(lswap_core.load_generator("toy", init_seed=9), tmp_path / "g.safetensors")
+    assert_one_line_error(runner.invoke(app, swap_args(mixer, tmp_path / "s.png", "--weights", str(other_file))), "its weights differ")
+    assert_one_line_error(runner.invoke(app, swap_args(mixer, tmp_path / "s.png", "-g", "stylegan2")), "not 'stylegan2'")
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_the_training_truncation_is_the_default(tmp_path):
+    config = tmp_path / "toy.yaml"
+    config.write_text(TOY_CONFIG)
+    run = tmp_path / "run"
+    args = ["--set", "train.steps=1", "--set", "sampling.truncation_psi=0.5", "--set", "sampling.truncation_cutoff=2"]
+    assert runner.invoke(app, ["train", "-c", str(config), "-o", str(run), *args]).exit_code == 0
+    mixer = load_mixer(run / "mixer.safetensors")
+    space = latent_space_for(mixer)
+    assert (space.truncation_psi, space.truncation_cutoff) == (0.5, 2)
+    assert latent_space_for(mixer, truncation_psi=1.0).truncation_psi == 1.0
+
+
+def test_a_missing_generator_file_is_a_one_line_error(tmp_path):
+    weights = save_component(lswap_core.load_generator("toy"), tmp_path / "toy.safetensors")
+    config = tmp_path / "toy.yaml"
+    config.write_text(TOY_CONFIG.replace("generator: {name: toy}", f"generator: {{name: toy, weights: '{weights}'}}"))
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", "-c", str(config), "-o", str(run), "--set", "train.steps=1"]).exit_code == 0
+    assert load_mixer(run / "mixer.safetensors").trained_with.generator.weights == str(weights)
+    assert runner.invoke(app, swap_args(run / "mixer.safetensors", tmp_path / "a.png")).exit_code == 0
+    weights.unlink()
+    result = runner.invoke(app, swap_args(run / "mixer.safetensors", tmp_path / "b.png"))
+    assert_one_line_error(result, f"the generator weights {weights} cannot be loaded")
