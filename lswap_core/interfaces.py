@@ -33,7 +33,8 @@ from __future__ import annotations
 import abc
 import copy
 import dataclasses
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -42,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conventions import ImageConvention, to_convention
-from .errors import IncompatibleLatentError, InputError
+from .errors import Cancelled, IncompatibleLatentError, InputError
 
 NoiseMode = Literal["random", "const", "none"]
 MEAN_W_CHUNK = 4096  # codes mapped at once by `Generator.mean_w`
@@ -354,25 +355,64 @@ class Inversion:
         return tuned
 
 
+ProgressCallback = Callable[[int, int], None]  # (steps done, steps in all)
+
+
 class Inverter(Component):
-    """A GAN inversion method: real aligned images to codes (and maybe a tuned generator)."""
+    """A GAN inversion method: real aligned images to codes (and maybe a tuned generator).
+
+    Inversions are long jobs: `invert` reports each finished step to a
+    ``progress`` callback and stops at the next step once its ``cancel``
+    event is set (`report_step` does both), without touching the generator.
+    """
 
     kind: ClassVar[str] = "inverter"
     tunes_generator: ClassVar[bool] = False  # True when `invert` returns a generator_state
 
     @abc.abstractmethod
-    def invert(self, images: Tensor, generator: Generator) -> Inversion:
+    def invert(
+        self,
+        images: Tensor,
+        generator: Generator,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        rng: torch.Generator | None = None,
+    ) -> Inversion:
         """Invert aligned images.
 
         :param images: ``(N, 3, H, W)`` in ``[-1, 1]``, aligned like the
             generator's training data; resized inside when ``H`` differs
             from ``generator.resolution``.
         :param generator: the generator to invert into; not modified.
+        :param progress: called as ``progress(done, total)`` after each step.
+        :param cancel: once set, the inversion raises `lswap_core.errors.Cancelled`
+            at its next step.
+        :param rng: where the method's random draws come from (its start, its
+            noise); the same ``rng`` state gives the same inversion.
         """
+
+    def report_step(
+        self, done: int, total: int, progress: ProgressCallback | None, cancel: threading.Event | None
+    ) -> None:
+        """Call between steps: raise `Cancelled` once ``cancel`` is set, else report ``done`` of ``total``.
+
+        Call it with ``done=0`` before the first step too, so a job cancelled
+        before it starts does no work.
+        """
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"inversion with {self.name!r} cancelled after {done} of {total} steps")
+        if progress is not None and done > 0:
+            progress(done, total)
 
 
 class Editor(Component):
-    """Semantic editing of codes along named directions."""
+    """Semantic editing of codes along named directions.
+
+    Directions belong to one generator's latent space: an editor knows the
+    width of the codes it moves (and, when its directions are per row, how
+    many rows), and refuses codes and generators of another shape.
+    """
 
     kind: ClassVar[str] = "editor"
 
@@ -380,6 +420,16 @@ class Editor(Component):
     @abc.abstractmethod
     def directions(self) -> tuple[str, ...]:
         """Names of the available directions (``smile``, ``age``, ``pc3``...)."""
+
+    @property
+    @abc.abstractmethod
+    def w_dim(self) -> int:
+        """Width of the codes the directions live in (the generator's ``w_dim``)."""
+
+    @property
+    def num_ws(self) -> int | None:
+        """W+ rows the directions were made for; ``None`` when they apply to any number of rows."""
+        return None
 
     @abc.abstractmethod
     def edit(
@@ -391,7 +441,7 @@ class Editor(Component):
     ) -> Tensor:
         """Move codes along a direction.
 
-        :param ws: ``(N, num_ws, w_dim)``.
+        :param ws: ``(N, num_ws, w_dim)``; check them with `check_ws`.
         :param direction: one of `directions`.
         :param strength: signed step, in the direction's own units.
         :param layers: W+ rows to edit; ``None`` edits the rows the
@@ -405,6 +455,27 @@ class Editor(Component):
             raise InputError(
                 f"editor {self.name!r} has no direction {direction!r}",
                 hint=f"choose one of: {', '.join(self.directions)}",
+            )
+
+    def check_generator(self, generator: Generator) -> None:
+        """Raise `IncompatibleLatentError` unless the editor's directions fit ``generator``'s codes."""
+        rows_fit = self.num_ws is None or self.num_ws == generator.num_ws
+        if generator.w_dim != self.w_dim or not rows_fit:
+            rows = f"{self.num_ws}×" if self.num_ws is not None else ""
+            raise IncompatibleLatentError(
+                f"editor {self.name!r} moves {rows}{self.w_dim} codes, but generator {generator.name!r} "
+                f"uses {generator.num_ws}×{generator.w_dim}",
+                hint="use directions made for this generator",
+            )
+
+    def check_ws(self, ws: Tensor) -> None:
+        """Raise `IncompatibleLatentError` unless ``ws`` is ``(N, rows, w_dim)`` with the editor's rows."""
+        rows_fit = self.num_ws is None or (ws.ndim == 3 and ws.shape[1] == self.num_ws)
+        if ws.ndim != 3 or ws.shape[2] != self.w_dim or not rows_fit:
+            rows = self.num_ws if self.num_ws is not None else "rows"
+            raise IncompatibleLatentError(
+                f"codes of shape {tuple(ws.shape)} do not fit editor {self.name!r}, which takes (N, {rows}, {self.w_dim})",
+                hint="edit codes of the generator the directions were made for",
             )
 
 

@@ -17,7 +17,9 @@ when the component needs more than ``load_*(name, preset=..., **config)``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -25,7 +27,8 @@ import torch
 from torch import Tensor
 
 from .checkpoints import save_component, save_export
-from .errors import IncompatibleLatentError, InputError
+from .conventions import to_convention
+from .errors import Cancelled, IncompatibleLatentError, InputError
 from .interfaces import (
     Component,
     Converter,
@@ -63,8 +66,7 @@ class _ComponentConformance:
 
     def build(self) -> Any:
         """The component under test, freshly built with fixed initial weights."""
-        torch.manual_seed(0)
-        return load_component(self.kind, self.component_name, preset=self.preset, **self.config)
+        return load_component(self.kind, self.component_name, preset=self.preset, init_seed=0, **self.config)
 
     def test_registered_under_its_name(self) -> None:
         entry = get_registry(self.kind).get(self.component_name)
@@ -141,14 +143,57 @@ class GeneratorConformance(_ComponentConformance):
     def test_deterministic_under_seed(self) -> None:
         generator = self.build()
         with torch.no_grad():
-            first = generator.synthesis(self.codes(generator, seed=3), noise_mode="const")
+            ws = self.codes(generator, seed=3)
+            first = generator.synthesis(ws, noise_mode="const")
             second = generator.synthesis(self.codes(generator, seed=3), noise_mode="const")
-            torch.manual_seed(7)
-            noisy = generator.synthesis(self.codes(generator, seed=3), noise_mode="random")
-            torch.manual_seed(7)
-            noisy_again = generator.synthesis(self.codes(generator, seed=3), noise_mode="random")
+            noisy = generator.synthesis(ws, noise_mode="random", rng=seeded(7))
+            torch.manual_seed(1)  # the global generator must play no part
+            noisy_again = generator.synthesis(ws, noise_mode="random", rng=seeded(7))
         assert torch.equal(first, second)
         assert torch.equal(noisy, noisy_again)
+
+    def test_noise_buffers_are_the_modules_own_in_a_stable_order(self) -> None:
+        generator = self.build()
+        buffers = generator.noise_buffers()
+        assert list(buffers) == list(generator.noise_buffers())
+        state = dict(generator.named_buffers())
+        for name, tensor in buffers.items():
+            assert name in state, f"{name} is not a buffer name of the generator"
+            assert tensor is state[name], f"noise_buffers()[{name!r}] must be the buffer itself, not a copy"
+
+    def test_mean_w_is_the_seeded_mean_code(self) -> None:
+        generator = self.build()
+        mean = generator.mean_w(64, rng=seeded(2))
+        assert mean.shape == (generator.w_dim,)
+        assert torch.equal(mean, generator.mean_w(64, rng=seeded(2)))
+        z = torch.randn(64, generator.z_dim, generator=seeded(2))
+        with torch.no_grad():
+            expected = generator.mapping(z)[:, 0].mean(dim=0)
+        torch.testing.assert_close(mean, expected, atol=self.atol, rtol=1e-4)
+
+    def test_cameras(self) -> None:
+        generator = self.build()
+        with torch.no_grad():
+            ws = self.codes(generator)
+            if not generator.supports_camera:
+                with pytest.raises(InputError):
+                    generator.synthesis(ws, camera=torch.zeros(self.batch, 2))
+                return
+            cameras = generator.sample_cameras(self.batch, rng=seeded(4))
+            assert cameras.shape[0] == self.batch
+            assert torch.equal(cameras, generator.sample_cameras(self.batch, rng=seeded(4)))
+            views = generator.named_views
+            assert "front" in views, "a 3D-aware generator names at least its front view"
+            images = {}
+            for name, view in views.items():
+                camera = view.expand(self.batch, *view.shape[1:]) if view.shape[0] == 1 else view
+                images[name] = generator.synthesis(ws, camera=camera, noise_mode="const")
+                assert images[name].shape == (self.batch, 3, generator.resolution, generator.resolution)
+            sampled = generator.synthesis(ws, camera=cameras, noise_mode="const")
+        assert torch.isfinite(sampled).all()
+        if len(images) > 1:
+            first, *others = images.values()
+            assert any(not torch.allclose(first, other) for other in others), "the named views render the same image"
 
     def test_gradients_reach_the_codes(self) -> None:
         generator = self.build()
@@ -191,6 +236,16 @@ class EmbedderConformance(_ComponentConformance):
                 embeddings = embedder.embed(random_images(3, size))
             assert embeddings.shape == (3, embedder.embedding_dim)
             torch.testing.assert_close(embeddings.norm(dim=1), torch.ones(3), atol=1e-4, rtol=0)
+
+    def test_embed_prepares_images_with_the_declared_convention(self) -> None:
+        embedder = self.build()
+        images = random_images(2, self.image_sizes[-1], seed=6)
+        convention = embedder.input_convention
+        with torch.no_grad():
+            prepared = to_convention(images, convention)
+            assert prepared.shape == (2, 3, *convention.size)
+            expected = torch.nn.functional.normalize(embedder(prepared), dim=1)
+            torch.testing.assert_close(embedder.embed(images), expected, atol=1e-6, rtol=0)
 
     def test_deterministic(self) -> None:
         embedder = self.build()
@@ -264,19 +319,25 @@ class InverterConformance(_ComponentConformance):
         return super().build()
 
     def build_generator(self) -> Generator:
-        torch.manual_seed(1)
-        return load_generator(self.generator_name, preset=self.generator_preset, **self.generator_config)
+        return load_generator(self.generator_name, preset=self.generator_preset, init_seed=1, **self.generator_config)
+
+    def target_images(self, generator: Generator) -> Tensor:
+        with torch.no_grad():
+            return generator.synthesis(generator.mapping(torch.randn(2, generator.z_dim, generator=seeded()))).clamp(-1, 1)
 
     def test_inverts_to_codes_without_touching_the_generator(self) -> None:
         inverter, generator = self.build(), self.build_generator()
         before = {k: v.clone() for k, v in generator.state_dict().items()}
-        with torch.no_grad():
-            images = generator.synthesis(generator.mapping(torch.randn(2, generator.z_dim, generator=seeded())))
-        inversion = inverter.invert(images.clamp(-1, 1), generator)
+        images = self.target_images(generator)
+        reports: list[tuple[int, int]] = []
+        inversion = inverter.invert(images, generator, progress=lambda done, total: reports.append((done, total)), rng=seeded(2))
         assert inversion.ws.shape == (2, generator.num_ws, generator.w_dim)
         assert torch.isfinite(inversion.ws).all()
         for key, value in generator.state_dict().items():
             assert torch.equal(value, before[key]), f"invert() modified the generator's {key}"
+        assert reports, "invert() must report its progress"
+        assert [done for done, _ in reports] == sorted({done for done, _ in reports}), "progress must only move forward"
+        assert reports[-1][0] == reports[-1][1], "the last report must say every step is done"
         if inverter.tunes_generator:
             assert inversion.generator_state, "an inverter that tunes the generator must return its state"
             assert set(inversion.generator_state) <= set(before)
@@ -285,22 +346,69 @@ class InverterConformance(_ComponentConformance):
         else:
             assert inversion.generator_state is None
 
+    def test_same_rng_same_inversion(self) -> None:
+        inverter, generator = self.build(), self.build_generator()
+        images = self.target_images(generator)
+        first = inverter.invert(images, generator, rng=seeded(3))
+        torch.manual_seed(5)  # the global generator must play no part
+        second = inverter.invert(images, generator, rng=seeded(3))
+        assert torch.equal(first.ws, second.ws)
+
+    def test_a_cancelled_inversion_stops_at_the_next_step(self) -> None:
+        inverter, generator = self.build(), self.build_generator()
+        before = {k: v.clone() for k, v in generator.state_dict().items()}
+        images = self.target_images(generator)
+        cancel = threading.Event()
+        cancel.set()
+        with pytest.raises(Cancelled):
+            inverter.invert(images, generator, progress=lambda done, total: pytest.fail("no step may run"), cancel=cancel)
+        cancel.clear()
+        reports: list[int] = []
+
+        def cancel_after_first(done: int, total: int) -> None:
+            reports.append(done)
+            cancel.set()
+
+        with pytest.raises(Cancelled):
+            inverter.invert(images, generator, progress=cancel_after_first, cancel=cancel)
+        assert len(reports) == 1, "the inversion must stop at the step after the cancellation"
+        for key, value in generator.state_dict().items():
+            assert torch.equal(value, before[key]), f"a cancelled invert() modified the generator's {key}"
+
     def check_same_outputs(self, first: Inverter, second: Inverter) -> None:
-        """Inversions are iterative and seeded by the caller; equal weights suffice here."""
+        generator = self.build_generator()
+        images = self.target_images(generator)
+        assert torch.equal(first.invert(images, generator, rng=seeded(4)).ws, second.invert(images, generator, rng=seeded(4)).ws)
 
 
 class EditorConformance(_ComponentConformance):
-    """Conformance of an `Editor` plugin; `num_ws` and `w_dim` must match its config."""
+    """Conformance of an `Editor` plugin, editing the codes of a small generator it fits."""
 
     kind = "editor"
-    num_ws: ClassVar[int]
-    w_dim: ClassVar[int]
+    generator_name: ClassVar[str]
+    generator_config: ClassVar[dict[str, Any]] = {}
+    generator_preset: ClassVar[str | None] = None
 
     def build(self) -> Editor:
         return super().build()
 
+    def build_generator(self) -> Generator:
+        return load_generator(self.generator_name, preset=self.generator_preset, init_seed=1, **self.generator_config)
+
     def codes(self) -> Tensor:
-        return torch.randn(2, self.num_ws, self.w_dim, generator=seeded())
+        generator = self.build_generator()
+        with torch.no_grad():
+            return generator.mapping(torch.randn(2, generator.z_dim, generator=seeded()))
+
+    def test_fits_its_generator_and_refuses_others(self) -> None:
+        editor, generator = self.build(), self.build_generator()
+        editor.check_generator(generator)
+        wider = SimpleNamespace(name="other", num_ws=generator.num_ws, w_dim=editor.w_dim + 1)
+        with pytest.raises(IncompatibleLatentError):
+            editor.check_generator(wider)  # type: ignore[arg-type]
+        ws = self.codes()
+        with pytest.raises(IncompatibleLatentError):
+            editor.edit(torch.zeros(*ws.shape[:2], editor.w_dim + 1), editor.directions[0], 1.0)
 
     def test_edits_keep_shape_and_zero_strength_is_identity(self) -> None:
         editor = self.build()
@@ -309,6 +417,7 @@ class EditorConformance(_ComponentConformance):
         for direction in editor.directions:
             edited = editor.edit(ws, direction, 1.0)
             assert edited.shape == ws.shape
+            assert not torch.allclose(edited, ws), f"direction {direction!r} moves nothing"
             torch.testing.assert_close(editor.edit(ws, direction, 0.0), ws)
 
     def test_edits_only_the_chosen_layers(self) -> None:

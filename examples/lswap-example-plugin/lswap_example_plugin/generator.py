@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lswap_core.errors import InputError
 from lswap_core.interfaces import Generator, NoiseMode
 
 
@@ -119,7 +120,7 @@ class ExampleGenerator(Generator):
     ) -> Tensor:
         self.check_ws(ws)
         if camera is not None:
-            raise ValueError("the example generator has no camera")
+            raise InputError("the example generator renders a single view and takes no camera")
         x = self.const[None].expand(ws.shape[0], -1, -1, -1)
         for index, conv in enumerate(self.convs):
             if index:
