@@ -48,5 +48,6 @@ def load_golden(name: str) -> Golden:
         meta = json.loads((handle.metadata() or {})["golden"])
         for key in handle.keys():  # noqa: SIM118 - safe_open has no items()
             group, _, name_in_group = key.partition("/")
-            groups[group][name_in_group] = handle.get_tensor(key)
+            # A copy: tensors read from the file may sit at unaligned addresses, which changes CPU rounding.
+            groups[group][name_in_group] = handle.get_tensor(key).clone()
     return Golden(name, groups["state"], groups["input"], groups["output"], meta)

@@ -9,6 +9,7 @@ test never finds them.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import pickle
 import sys
@@ -17,7 +18,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from tests.golden import Golden
 
 
 class NVlabsObject:
@@ -175,87 +179,95 @@ def write_lightning_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor
         }
         torch.save(checkpoint, path)
     return path
-def nvlabs_generator_records(generator: torch.nn.Module, init_kwargs: Mapping[str, Any]) -> NVlabsObject:
-    """The persistent-object tree NVlabs' pickles hold for a StyleGAN2 ``Generator``.
 
-    ``generator`` is lswap's `StyleGAN2Generator`, whose modules have NVlabs'
-    class names and layout; every buffer is stored, as NVlabs' modules
-    register their resampling filters as persistent buffers.
+
+# -- Official StyleGAN2 files from golden fixtures ----------------------------------------------
+
+
+def nvlabs_golden_records(
+    golden: Golden, *, init_kwargs: Mapping[str, Any] | None = None, scale: float = 1.0
+) -> NVlabsObject:
+    """The persistent-object tree of the NVlabs ``Generator`` recorded in ``golden``.
+
+    Rebuilt from the fixture's module tree (class, constructor arguments and
+    plain attributes of every module, which of its tensors are parameters and
+    which buffers) and its official state dict, laid out as
+    ``torch_utils.persistence`` pickles it. ``init_kwargs`` replaces the
+    generator's recorded constructor arguments; ``scale`` multiplies every
+    parameter (a training ``G`` that differs from ``G_ema``, whose buffers
+    the training loop copies from ``G``).
     """
+    meta = golden.meta
+    modules = meta["modules"]
+    easydicts = set(meta.get("easydict_init_kwargs", ()))
 
-    def record(module: torch.nn.Module, class_name: str, kwargs: Mapping[str, Any]) -> NVlabsObject:
-        children = {name: record(child, type(child).__name__, {}) for name, child in module.named_children()}
+    def kwargs_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: EasyDict(v) if k in easydicts and isinstance(v, Mapping) else v for k, v in kwargs.items()}
+
+    def record(index: int) -> NVlabsObject:
+        module = modules[index]
+        path = module["path"]
+        prefix = f"{path}." if path else ""
+        children = {
+            other["path"][len(prefix):]: record(j)
+            for j, other in enumerate(modules)
+            if other["path"].startswith(prefix) and other["path"] != path and "." not in other["path"][len(prefix):]
+        }
+        attributes = dict(module["attributes"])
+        for name in module.get("numpy_float64_attributes", ()):
+            attributes[name] = np.float64(attributes[name])
+        kwargs = init_kwargs if (path == "" and init_kwargs is not None) else module["init_kwargs"]
         return nvlabs_module(
-            class_name,
-            parameters={k: v.detach() for k, v in module._parameters.items() if v is not None},
-            buffers={k: v for k, v in module._buffers.items() if v is not None},
+            module["class"],
+            parameters={k: golden.state[prefix + k] * scale for k in module["parameters"]},
+            buffers={k: golden.state[prefix + k] for k in module["buffers"]},
             modules=children,
-            init_kwargs=kwargs,
+            init_kwargs=kwargs_of(kwargs),
+            _init_args=tuple(module["init_args"]),
+            **attributes,
         )
 
-    return record(generator, "Generator", init_kwargs)
+    (root,) = [i for i, module in enumerate(modules) if module["path"] == ""]
+    return record(root)
 
 
-def nvlabs_init_kwargs(config: Any, **synthesis_extra: Any) -> dict[str, Any]:
-    """``Generator`` constructor arguments, as stylegan2-ada-pytorch's train.py records them."""
-    return {
-        "z_dim": config.z_dim,
-        "c_dim": 0,
-        "w_dim": config.w_dim,
-        "img_resolution": config.resolution,
-        "img_channels": 3,
-        "mapping_kwargs": EasyDict(num_layers=config.mapping_layers, lr_multiplier=config.mapping_lr_multiplier),
-        "synthesis_kwargs": EasyDict(
-            channel_base=config.channel_base,
-            channel_max=config.channel_max,
-            num_fp16_res=4,
-            conv_clamp=config.conv_clamp,
-            **synthesis_extra,
-        ),
-    }
+def nvlabs_golden_init_kwargs(golden: Golden, **synthesis_extra: Any) -> dict[str, Any]:
+    """The recorded ``Generator`` arguments (``EasyDict`` where train.py passes one), plus synthesis options."""
+    kwargs = {k: EasyDict(v) if isinstance(v, Mapping) else v for k, v in golden.meta["init_kwargs"].items()}
+    kwargs["synthesis_kwargs"] = EasyDict({**kwargs["synthesis_kwargs"], **synthesis_extra})
+    return kwargs
 
 
-def rosinality_state_dict(generator: Any) -> dict[str, torch.Tensor]:
-    """The ``g_ema`` state dict rosinality's ``model.Generator`` would have with these weights.
+def write_nvlabs_golden(path: Path, golden: Golden, **synthesis_extra: Any) -> Path:
+    """A network pickle as stylegan2-ada-pytorch's training loop writes it, with the golden ``G_ema``.
 
-    Written from rosinality's module layout: ``style.{1..n}`` after a
-    ``PixelNorm``, ``input.input``, ``conv1``/``to_rgb1``, ``convs``,
-    ``to_rgbs``, ``noises.noise_{i}`` and the blur kernels (the [1, 3, 3, 1]
-    filter normalised and times 4).
+    ``G`` holds the same network with every parameter halved, so a reader
+    that takes ``G`` instead of ``G_ema`` gets other images.
     """
-    sd = generator.state_dict()
-    config = generator.config
-    k1 = torch.tensor([1.0, 3.0, 3.0, 1.0])
-    blur = torch.outer(k1, k1) / torch.outer(k1, k1).sum() * 4
-    state: dict[str, torch.Tensor] = {}
-    for i in range(config.mapping_layers):
-        state[f"style.{i + 1}.weight"] = sd[f"mapping.fc{i}.weight"]
-        state[f"style.{i + 1}.bias"] = sd[f"mapping.fc{i}.bias"]
-    state["input.input"] = sd["synthesis.b4.const"][None]
+    kwargs = nvlabs_golden_init_kwargs(golden, **synthesis_extra)
+    discriminator = nvlabs_module("Discriminator", parameters={"b16.fromrgb.weight": torch.ones(8, 3, 1, 1)})
+    payload = {
+        "G": nvlabs_golden_records(golden, init_kwargs=kwargs, scale=0.5),
+        "D": discriminator,
+        "G_ema": nvlabs_golden_records(golden, init_kwargs=kwargs),
+        "augment_pipe": None,
+        "training_set_kwargs": EasyDict(resolution=golden.meta["init_kwargs"]["img_resolution"]),
+    }
+    return write_nvlabs_pickle(path, payload)
 
-    def styled(prefix: str, layer: str) -> None:
-        state[f"{prefix}.conv.weight"] = sd[f"{layer}.weight"][None]
-        state[f"{prefix}.conv.modulation.weight"] = sd[f"{layer}.affine.weight"]
-        state[f"{prefix}.conv.modulation.bias"] = sd[f"{layer}.affine.bias"]
-        state[f"{prefix}.noise.weight"] = sd[f"{layer}.noise_strength"].reshape(1)
-        state[f"{prefix}.activate.bias"] = sd[f"{layer}.bias"]
 
-    def rgb(prefix: str, layer: str) -> None:
-        state[f"{prefix}.conv.weight"] = sd[f"{layer}.weight"][None]
-        state[f"{prefix}.conv.modulation.weight"] = sd[f"{layer}.affine.weight"]
-        state[f"{prefix}.conv.modulation.bias"] = sd[f"{layer}.affine.bias"]
-        state[f"{prefix}.bias"] = sd[f"{layer}.bias"].reshape(1, 3, 1, 1)
+def rosinality_golden_checkpoint(golden: Golden, *, latent_avg: bool = True, args: bool = True) -> dict[str, Any]:
+    """``{'g_ema', 'latent_avg', 'args'}`` as rosinality's scripts save them, from the golden state dict."""
+    keys = golden.meta.get("state_keys") or list(golden.state)  # the official state dict's order
+    checkpoint: dict[str, Any] = {"g_ema": {k: golden.state[k].clone() for k in keys}}
+    if latent_avg:
+        checkpoint["latent_avg"] = golden.inputs["latent_avg"].clone()
+    if args:
+        checkpoint["args"] = argparse.Namespace(**golden.meta["args"])
+    return checkpoint
 
-    styled("conv1", "synthesis.b4.conv1")
-    rgb("to_rgb1", "synthesis.b4.torgb")
-    noises = [sd["synthesis.b4.conv1.noise_const"]]
-    for k, res in enumerate(config.block_resolutions[1:]):
-        styled(f"convs.{2 * k}", f"synthesis.b{res}.conv0")
-        state[f"convs.{2 * k}.conv.blur.kernel"] = blur
-        styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1")
-        rgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb")
-        state[f"to_rgbs.{k}.upsample.kernel"] = blur
-        noises += [sd[f"synthesis.b{res}.conv0.noise_const"], sd[f"synthesis.b{res}.conv1.noise_const"]]
-    for i, noise in enumerate(noises):
-        state[f"noises.noise_{i}"] = noise[None, None]
-    return {key: value.clone() for key, value in state.items()}
+
+def write_rosinality_golden(path: Path, golden: Golden, *, legacy: bool = False, **options: Any) -> Path:
+    """``torch.save`` of `rosinality_golden_checkpoint`; ``legacy`` writes torch < 1.6's format."""
+    torch.save(rosinality_golden_checkpoint(golden, **options), path, _use_new_zipfile_serialization=not legacy)
+    return path

@@ -166,3 +166,38 @@ def test_glob_listing_and_programmatic_registration():
     assert get_plugin_host().records["local-toys"].source == "local"
     with pytest.raises(PluginLoadError):
         register_plugin(Plugin(), "local-toys")
+
+
+def test_every_kind_has_its_interface_hook_and_loader():
+    from lswap_core import interfaces, registry
+    from lswap_core.kinds import KINDS
+
+    hooks = {name for name in vars(hookspecs) if name.startswith("lswap_register_")}
+    component_hooks = hooks - {"lswap_register_assets", "lswap_register_commands"}
+    assert {spec.hook for spec in KINDS.values()} == component_hooks
+    for spec in KINDS.values():
+        base = spec.base_class()
+        assert base is getattr(interfaces, spec.base) and base.kind == spec.name
+        if spec.loader is not None:
+            assert spec.loader in lswap_core.__all__ and getattr(lswap_core, spec.loader) is getattr(registry, spec.loader)
+
+
+def test_a_plugin_failing_later_leaves_every_registry():
+    """A plugin that registers a generator, then breaks when asked for editors, disappears from the generators too."""
+
+    class HalfBroken:
+        @lswap_core.hookimpl
+        def lswap_register_generators(self, register):
+            register(ToyGenerator)
+
+        @lswap_core.hookimpl
+        def lswap_register_editors(self, register):
+            raise RuntimeError("editor weights missing")
+
+    register_plugin(HalfBroken(), "half-broken")
+    assert get_registry("generator").names() == ["toy"]
+    assert get_registry("editor").names() == []
+    assert get_plugin_host().records["half-broken"].status == "failed"
+    assert get_registry("generator").names() == []
+    with pytest.raises(UnknownComponentError):
+        load_generator("toy")

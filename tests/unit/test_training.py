@@ -150,3 +150,36 @@ def test_z_and_w_spaces_train(tmp_path, config_file):
 def test_training_without_the_shape_loss(tmp_path, config_file):
     train(load_config(config_file, ["loss.shape=0", "train.steps=2"], kind="train"), tmp_path / "run")
     assert "shape" not in read_metrics(tmp_path / "run" / "metrics.jsonl")[0]
+
+
+def test_a_camera_generator_trains_with_a_camera_per_image(tmp_path, config_file, monkeypatch):
+    from tests.support import ToyCameraGenerator
+
+    original = ToyCameraGenerator.synthesis
+    seen: list[torch.Tensor | None] = []
+
+    def recording(self, ws, **kwargs):
+        seen.append(kwargs.get("camera"))
+        return original(self, ws, **kwargs)
+
+    monkeypatch.setattr(ToyCameraGenerator, "synthesis", recording)
+    overrides = ["generator.name=toy-camera", "train.steps=2", "sampling.noise_mode=random"]
+    first = train(load_config(config_file, overrides, kind="train"), tmp_path / "a")
+    steps = seen[:6]  # source, target and swap renders of steps 1 and 2 (validation follows)
+    assert all(camera is not None and camera.shape == (4, 2) for camera in steps)
+    for source, target, swap in (steps[0:3], steps[3:6]):
+        assert torch.equal(swap, target), "the swap is seen from the target's camera"
+        assert not torch.equal(source, target)
+    assert not torch.equal(steps[1], steps[4]), "each step draws its own cameras"
+    second = train(load_config(config_file, overrides, kind="train"), tmp_path / "b")
+    assert first.final_metrics == second.final_metrics  # cameras and noise come from the run's seeds
+    mixer = load_mixer(first.export)
+    assert mixer.trained_with.generator.name == "toy-camera"
+
+
+def test_the_trainer_leaves_the_global_random_state_alone(tmp_path, config_file):
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    train(load_config(config_file, ["train.steps=2", "sampling.noise_mode=random"], kind="train"), tmp_path / "run")
+    assert torch.equal(torch.rand(4), expected)
