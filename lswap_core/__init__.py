@@ -15,15 +15,11 @@ import importlib
 from typing import Any
 
 from .hookspecs import hookimpl
+from .kinds import KINDS
 from .version import __version__
 
 _LAZY = {
-    "load_generator": "registry",
-    "load_inverter": "registry",
-    "load_embedder": "registry",
-    "load_shape_model": "registry",
-    "load_editor": "registry",
-    "load_face_analyzer": "registry",
+    **{spec.loader: "registry" for spec in KINDS.values() if spec.loader is not None},
     "load_component": "registry",
     "list_components": "registry",
     "get_plugin_manager": "plugins",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -13,7 +14,26 @@ import pytest
 from lswap_core.plugins import reset_plugins
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_ASSETS = REPO.parent / "shared" / "assets"
+ASSETS_ENV = "LSWAP_TEST_ASSETS"
+# Real photos and face-network weights some tests use (never copied into the project).
+SHARED_ASSETS = Path(os.environ.get(ASSETS_ENV) or REPO.parent / "shared" / "assets")
+MISSING_ASSETS = "missing test assets:"  # how the reasons of skips for absent assets begin
+
+
+def needs_assets(*relative: str) -> pytest.MarkDecorator:
+    """Skip unless every named file or folder is under the test assets."""
+    missing = [name for name in relative if not (SHARED_ASSETS / name).exists()]
+    return pytest.mark.skipif(
+        bool(missing), reason=f"{MISSING_ASSETS} {', '.join(missing)} not in {SHARED_ASSETS} (set {ASSETS_ENV})"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    count = sum(1 for report in skipped if MISSING_ASSETS in str(report.longrepr))
+    terminalreporter.write_line(
+        f"{count} test(s) skipped for missing assets (looked in {SHARED_ASSETS}; {ASSETS_ENV} points elsewhere)"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -14,11 +14,11 @@ from lswap_core.checkpoints import save_component
 from lswap_core.cli import app
 from lswap_core.convert import convert
 from tests.cli.test_host_commands import assert_one_line_error
-from tests.conftest import SHARED_ASSETS
+from tests.conftest import SHARED_ASSETS, needs_assets
 
 runner = CliRunner()
 GROUP = SHARED_ASSETS / "images" / "group-6-faces.jpg"
-needs_weights = pytest.mark.skipif(not (SHARED_ASSETS / "face-api").is_dir(), reason="shared face-api weights are absent")
+needs_weights = needs_assets("face-api", "images/group-6-faces.jpg")
 
 
 @pytest.fixture(scope="module")

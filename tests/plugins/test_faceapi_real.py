@@ -17,11 +17,11 @@ from lswap_core.faces import align_face, order_faces, select_face
 from lswap_core.imaging import load_image, to_uint8
 from lswap_plugins.faceapi.face_nets import EXPRESSION_LABELS
 from lswap_plugins.faceapi.nets import NETS
-from tests.conftest import SHARED_ASSETS
+from tests.conftest import SHARED_ASSETS, needs_assets
 
 FACE_API = SHARED_ASSETS / "face-api"
 IMAGES = SHARED_ASSETS / "images"
-pytestmark = pytest.mark.skipif(not FACE_API.is_dir(), reason="shared face-api weights are absent")
+pytestmark = needs_assets("face-api", "images")
 
 
 @pytest.fixture(scope="module")

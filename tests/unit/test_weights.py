@@ -20,7 +20,7 @@ from lswap_core.plugins import register_plugin
 from lswap_core.downloads import npm_tarball_url
 from lswap_core.assets import Asset, AssetFile, Conversion, asset_folder, get_asset, list_assets, recorded_hashes, resolve_weights
 from lswap_core.weights import fetch, verify
-from tests.conftest import SHARED_ASSETS
+from tests.conftest import SHARED_ASSETS, needs_assets
 from tests.face_models import write_bfm
 from tests.http_server import running_file_server
 from tests.pickles import write_lightning_checkpoint
@@ -372,7 +372,7 @@ def test_face_api_is_declared_with_the_published_package_hashes():
     assert [c.output for c in asset.conversions] == ["faceapi-embedder.safetensors", "faceapi-analyzer.safetensors"]
 
 
-@pytest.mark.skipif(not (SHARED_ASSETS / "face-api").is_dir(), reason="shared face-api assets are absent")
+@needs_assets("face-api")
 def test_shared_face_api_files_match_the_declared_hashes(tmp_path, home):
     asset = get_asset("faceapi")
     folder = SHARED_ASSETS / "face-api"
