@@ -1,13 +1,21 @@
-"""The shared backbones compute what their reference formulas say, under the official parameter names."""
+"""The shared backbones reproduce the official networks, under the official parameter names.
+
+ResNet and iresnet are checked against golden fixtures recorded from the
+official code (``tests/fixtures/README.md``): Deep3DFaceRecon's copy of
+torchvision's ResNet and insightface's iresnet, loaded here without any
+converter. IR-SE, which has no fixture, is checked against its reference
+formula.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from lswap_plugins.backbones.iresnet import IResNet
 from lswap_plugins.backbones.irse import IRSEBackbone, stage_blocks
 from lswap_plugins.backbones.resnet import ResNet, count_blocks
+
+from tests.golden import load_golden
 
 
 def randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -32,29 +40,22 @@ def test_resnet50_has_torchvisions_parameter_count():
     assert len(ResNet(num_classes=1000).state_dict()) == 320
 
 
-def test_resnet_matches_the_bottleneck_formula():
-    """He et al. (2016), v1.5: y = relu(bn3(conv3(relu(bn2(conv2_s(relu(bn1(conv1 x)))))) + shortcut(x))."""
-    net = randomise(ResNet(layers=(1, 2, 1, 1), width=4, num_classes=5))
-    state = net.state_dict()
-    x = torch.randn(2, 3, 64, 64)
+def test_resnet_reproduces_deep3dfacerecons_regressor():
+    """The recorded ReconNetWrapper: lswap's ResNet under its 1x1 heads gives the official 257 coefficients.
 
-    def block(x, prefix, stride):
-        out = F.relu(bn(F.conv2d(x, state[f"{prefix}.conv1.weight"]), state, f"{prefix}.bn1"))
-        out = F.relu(bn(F.conv2d(out, state[f"{prefix}.conv2.weight"], stride=stride, padding=1), state, f"{prefix}.bn2"))
-        out = bn(F.conv2d(out, state[f"{prefix}.conv3.weight"]), state, f"{prefix}.bn3")
-        if f"{prefix}.downsample.0.weight" in state:
-            x = bn(F.conv2d(x, state[f"{prefix}.downsample.0.weight"], stride=stride), state, f"{prefix}.downsample.1")
-        return F.relu(out + x)
-
-    y = F.relu(bn(F.conv2d(x, state["conv1.weight"], stride=2, padding=3), state, "bn1"))
-    y = F.max_pool2d(y, 3, 2, 1)
-    for stage, blocks in enumerate((1, 2, 1, 1), start=1):
-        for index in range(blocks):
-            y = block(y, f"layer{stage}.{index}", 2 if stage > 1 and index == 0 else 1)
-    expected = F.linear(y.mean(dim=(2, 3)), state["fc.weight"], state["fc.bias"])
+    Measured difference: 0 (|coefficients| <= 3.3); the tolerance leaves room for other CPU kernels.
+    """
+    golden = load_golden("deep3dface")
+    config = golden.meta["lswap_config"]
+    net = ResNet(config["layers"], config["width"], num_classes=None).eval()
+    net.load_state_dict({k[len("backbone."):]: v for k, v in golden.state.items() if k.startswith("backbone.")})
+    assert count_blocks(list(golden.state), "backbone.") == tuple(config["layers"])
+    images = golden.inputs["images_lowres"].repeat_interleave(32, 2).repeat_interleave(32, 3)
     with torch.no_grad():
-        torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-5)
-    assert count_blocks(list(state)) == (1, 2, 1, 1)
+        features = net(F.interpolate((1 + images) / 2, size=224, mode="bilinear"))[:, :, None, None]
+        # ReconNetWrapper.forward: the seven final_layers (1x1 convolutions), concatenated and flattened
+        heads = [F.conv2d(features, golden.state[f"final_layers.{k}.weight"], golden.state[f"final_layers.{k}.bias"]) for k in range(7)]
+    torch.testing.assert_close(torch.cat(heads, 1).flatten(1), golden.outputs["coefficients"], rtol=0, atol=1e-5)
 
 
 def test_irse_matches_the_reference_formula():
@@ -86,24 +87,14 @@ def test_irse_matches_the_reference_formula():
     assert stage_blocks({k: tuple(v.shape) for k, v in state.items()}) == (1, 2, 1, 1)
 
 
-def test_iresnet_matches_the_reference_formula():
-    """insightface IBasicBlock: bn3(conv2_s(prelu(bn2(conv1(bn1 x))))) + shortcut(x); head bn2 -> fc -> features."""
-    net = randomise(IResNet(layers=(1, 1, 2, 1), width=8, embedding_dim=6))
-    state = net.state_dict()
-    x = torch.randn(2, 3, 112, 112)
-
-    def block(x, prefix, stride):
-        out = F.conv2d(bn(x, state, f"{prefix}.bn1"), state[f"{prefix}.conv1.weight"], padding=1)
-        out = F.prelu(bn(out, state, f"{prefix}.bn2"), state[f"{prefix}.prelu.weight"])
-        out = bn(F.conv2d(out, state[f"{prefix}.conv2.weight"], stride=stride, padding=1), state, f"{prefix}.bn3")
-        if f"{prefix}.downsample.0.weight" in state:
-            x = bn(F.conv2d(x, state[f"{prefix}.downsample.0.weight"], stride=stride), state, f"{prefix}.downsample.1")
-        return out + x
-
-    y = F.prelu(bn(F.conv2d(x, state["conv1.weight"], padding=1), state, "bn1"), state["prelu.weight"])
-    for stage, blocks in enumerate((1, 1, 2, 1), start=1):
-        for index in range(blocks):
-            y = block(y, f"layer{stage}.{index}", 2 if index == 0 else 1)
-    y = F.linear(bn(y, state, "bn2").flatten(1), state["fc.weight"], state["fc.bias"])
-    with torch.no_grad():
-        torch.testing.assert_close(net(x), bn(y, state, "features"), rtol=1e-5, atol=1e-5)
+def test_iresnet_reproduces_insightface():
+    """insightface's iresnet.py, recorded: features of a 112x112 image and the input gradient (measured difference 0)."""
+    golden = load_golden("arcface_iresnet")
+    config = golden.meta["lswap_config"]
+    net = IResNet(config["blocks"], config["width"], config["embedding_dim"]).eval()
+    net.load_state_dict(golden.state)
+    images = golden.inputs["image"].float().div(255).sub(0.5).div(0.5).requires_grad_(True)  # arcface_torch/inference.py
+    features = net(images)
+    (features * golden.inputs["projection"]).sum().backward()
+    torch.testing.assert_close(features.detach(), golden.outputs["features"], rtol=0, atol=1e-5)
+    torch.testing.assert_close(images.grad[:, :, ::4, ::4], golden.outputs["input_gradient_every4"], rtol=0, atol=1e-5)
