@@ -34,7 +34,7 @@ def test_bad_config_values_are_config_errors():
         lswap_core.load_generator("toy", num_ws="five")
     with pytest.raises(ConfigError, match="unknown key 'numws'.*did you mean 'num_ws'"):
         lswap_core.load_generator("toy", numws=5)
-    with pytest.raises(ConfigError, match="no preset 'huge'.*presets: wide"):
+    with pytest.raises(ConfigError, match="no preset 'huge'.*presets: base, wide"):
         lswap_core.load_generator("toy", preset="huge")
 
 
