@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
 
 def _optimizer(module: object) -> object:
     """The trainer's own optimizer (paper settings), for either layout."""
-    from lswap_core.training import OptimConfig, build_optimizer
+    from lswap_core.training.schema import OptimConfig
+    from lswap_core.training.trainer import build_optimizer
 
     return build_optimizer(module.parameters(), OptimConfig())  # type: ignore[attr-defined]
 

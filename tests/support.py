@@ -71,14 +71,12 @@ class ToyGenerator(Generator):
 
 
 @dataclasses.dataclass
-class ToyCameraConfig:
-    resolution: int = 8
-    w_dim: int = 4
+class ToyCameraConfig(ToyConfig):
     num_ws: int = 4
     view_range: float = 0.5  # cameras: yaw and pitch in radians, drawn from [-view_range, view_range]
 
 
-class ToyCameraGenerator(Generator):
+class ToyCameraGenerator(ToyGenerator):
     """A toy 3D-aware generator: the W+ rows paint a texture that the camera (yaw, pitch) turns.
 
     Its random noise stands for a NeRF's stratified sampling: drawn from the
@@ -91,23 +89,9 @@ class ToyCameraGenerator(Generator):
 
     def __init__(self, config: ToyCameraConfig | None = None) -> None:
         super().__init__(config)
-        cfg = self.config
-        self.mapping_net = nn.Linear(cfg.w_dim, cfg.w_dim)
-        self.register_buffer("w_average", torch.zeros(cfg.w_dim))
-        self.paint = nn.Linear(cfg.num_ws * cfg.w_dim, 3 * cfg.resolution**2)
-        self.register_buffer("noise_const", torch.randn(1, 1, cfg.resolution, cfg.resolution))
+        self.register_buffer("noise_const", torch.randn(1, 1, self.config.resolution, self.config.resolution))
 
-    num_ws = property(lambda self: self.config.num_ws)
-    w_dim = property(lambda self: self.config.w_dim)
-    z_dim = property(lambda self: self.config.w_dim)
-    resolution = property(lambda self: self.config.resolution)
     layer_resolutions = property(lambda self: (4, 4, 8, 8)[: self.config.num_ws])
-    w_avg = property(lambda self: self.w_average)
-
-    def mapping(self, z: Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None) -> Tensor:
-        ws = self.mapping_net(z)[:, None].repeat(1, self.num_ws, 1)
-        ws[:, :truncation_cutoff] = self.w_average.lerp(ws[:, :truncation_cutoff], truncation_psi)
-        return ws
 
     def sample_cameras(self, n: int, *, rng: torch.Generator | None = None) -> Tensor:
         return (torch.rand(n, 2, generator=rng) * 2 - 1) * self.config.view_range

@@ -1,4 +1,4 @@
-"""Training the latent mixer on randomly sampled codes (paper, "Training Procedure").
+"""The training loop of the latent mixer (paper, "Training Procedure").
 
 Each step draws source and target ``z ~ N(0, I)`` (the same code for both
 with probability 1/8), maps them to W (optionally truncated) and so to W+,
@@ -7,10 +7,11 @@ gradients, mixes the codes, renders the swap with gradients flowing through
 the generator into the mixer only, and minimises
 ``L_id + λ·L_lp + μ·L_shape`` with AdamW and gradient clipping.
 
-Every random draw of step ``k`` is seeded from ``(seed, k)``, so a resumed
-run reproduces an uninterrupted one, and a ``torchrun`` run over several
-processes sees the same global batch as a single process (each rank takes
-its slice; the gradients are averaged over processes).
+Every random draw of step ``k`` comes from generators seeded from
+``(seed, k)`` (`lswap_core.training.sampling`), never from torch's global
+one, so a resumed run reproduces an uninterrupted one, and a ``torchrun``
+run over several processes sees the same global batch as a single process
+(each rank takes its slice; the gradients are averaged over processes).
 """
 
 from __future__ import annotations
