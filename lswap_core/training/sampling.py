@@ -3,7 +3,9 @@
 Every random draw of step ``k`` comes from generators seeded with
 ``step_seed(seed, k)``, so a resumed run reproduces an uninterrupted one
 and several processes see the same global batch as one process. Negative
-"steps" seed what is drawn once per run (initial weights, validation pairs).
+"steps" seed what is drawn once per run (the mixer's initial weights, the
+validation pairs); networks without weights are initialised from the run's
+seed itself, as ``--init-seed`` of the other commands would.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from torch import Tensor
 from ..interfaces import Generator
 
 # Negative step numbers of the draws made once per run.
-GENERATOR_INIT, EMBEDDER_INIT, SHAPE_MODEL_INIT, MIXER_INIT, VALIDATION_PAIRS = -2, -3, -4, -5, -1
+VALIDATION_PAIRS, MIXER_INIT = -1, -5
 
 
 def step_seed(seed: int, step: int) -> int:

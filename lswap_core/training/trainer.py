@@ -43,10 +43,7 @@ from .distributed import Distributed
 from .interrupts import deferred_interrupt
 from .run_folder import RunFolder, read_metrics
 from .sampling import (
-    EMBEDDER_INIT,
-    GENERATOR_INIT,
     MIXER_INIT,
-    SHAPE_MODEL_INIT,
     VALIDATION_PAIRS,
     sample_pair_cameras,
     sample_pairs,
@@ -354,22 +351,24 @@ def build_optimizer(parameters: Iterator[nn.Parameter], optim: OptimConfig) -> t
 
 
 def _build(loader: Any, spec: ComponentSpec, init_seed: int, device: torch.device) -> Any:
-    # A component without weights starts from random values drawn from a seed of the run,
-    # so every process, a resumed run and later commands (swap, the demo) build the same one.
+    # A component without weights starts from random values drawn from the run's seed, so that
+    # every process, a resumed run and later commands (swap, the demo) build the same one.
     return loader(spec.name, spec.weights, preset=spec.preset, init_seed=init_seed, **spec.options).to(device).requires_grad_(False)
 
 
 def build_components(config: TrainConfig, device: torch.device) -> Components:
-    """The frozen generator, embedder and (when weighted) shape model of a run."""
+    """The frozen generator, embedder and (when weighted) shape model of a run.
+
+    Those built without weights are initialised from the run's seed (``train.seed``).
+    """
     seed = config.train.seed
     spec = config.generator
-    generator_seed = step_seed(seed, GENERATOR_INIT)
-    generator = _build(load_generator, spec, generator_seed, device)
-    record = GeneratorRecord.of(generator, weights=spec.weights, preset=spec.preset, options=spec.options, init_seed=generator_seed)
-    embedder = _build(load_embedder, config.embedder, step_seed(seed, EMBEDDER_INIT), device)
+    generator = _build(load_generator, spec, seed, device)
+    record = GeneratorRecord.of(generator, weights=spec.weights, preset=spec.preset, options=spec.options, init_seed=seed)
+    embedder = _build(load_embedder, config.embedder, seed, device)
     shape_model = None
     if config.shape_model is not None and config.loss.shape != 0:
-        shape_model = _build(load_shape_model, config.shape_model, step_seed(seed, SHAPE_MODEL_INIT), device)
+        shape_model = _build(load_shape_model, config.shape_model, seed, device)
     return Components(generator, embedder, shape_model, record)
 
 

@@ -118,6 +118,7 @@ def test_swap_rebuilds_the_generator_the_mixer_was_trained_with(trained, tmp_pat
     mixer = load_mixer(trained / "mixer.safetensors")
     record = mixer.trained_with.generator
     assert (record.name, record.preset, record.weights, record.num_ws, record.w_dim) == ("toy", None, None, 3, 4)
+    assert record.init_seed == 0  # the run's seed
     result = runner.invoke(app, swap_args(trained / "mixer.safetensors", tmp_path / "s.png"))
     assert result.exit_code == 0, result.output
     # The very generator that rendered the training images, not another random one.
@@ -125,6 +126,10 @@ def test_swap_rebuilds_the_generator_the_mixer_was_trained_with(trained, tmp_pat
     z = z_from_seeds([1, 2], generator.z_dim)
     expected = swap_from_noise(generator, mixer, latent_space_for(mixer), z[:1], z[1:]).swap_images
     assert np.array_equal(np.asarray(Image.open(tmp_path / "s.png")), to_uint8(expected)[0].numpy())
+    # Built again by hand: the same config and initial seed give the same generator, which is accepted.
+    result = runner.invoke(app, swap_args(trained / "mixer.safetensors", tmp_path / "t.png", "--preset", "base", "--init-seed", "0"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "t.png").read_bytes() == (tmp_path / "s.png").read_bytes()
 
 
 def test_swap_refuses_a_generator_other_than_the_trained_one(trained, tmp_path):
