@@ -142,7 +142,8 @@ class Generator(Component):
         truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
     ) -> Tensor:
-        """Map noise to W+ codes.
+        """Map noise to W+ codes; deterministic (what a 3D generator draws besides, such as a
+        background latent, `synthesis` draws from its ``rng``).
 
         :param z: ``(N, z_dim)`` standard normal samples.
         :param truncation_psi: 1 keeps the codes, 0 returns ``w_avg``.

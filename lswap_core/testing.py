@@ -124,6 +124,8 @@ class GeneratorConformance(_ComponentConformance):
         with torch.no_grad():
             ws = generator.mapping(z)
             assert ws.shape == (self.batch, generator.num_ws, generator.w_dim)
+            torch.manual_seed(1)  # the mapping draws nothing: the global generator plays no part
+            assert torch.equal(generator.mapping(z), ws)
             at_mean = generator.mapping(z, truncation_psi=0.0)
             torch.testing.assert_close(at_mean, generator.w_avg.expand_as(at_mean), atol=self.atol, rtol=0)
             cutoff = max(generator.num_ws // 2, 1)
