@@ -55,7 +55,11 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:  # __post_init__ checks raise these
-        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
+        message = str(exc)
+        named = message.split(" ", 1)[0].split("[", 1)[0]
+        if where and named in fields:  # "lr must be positive" in section optim: "optim.lr must be positive"
+            raise ConfigError(f"{where}.{message}") from None
+        raise ConfigError(f"{where}: {message}" if where else message) from None
 
 
 def to_data(obj: Any) -> Any:

@@ -68,11 +68,15 @@ class TrainingError(LswapError):
     """Training cannot go on (a non-finite loss, an unusable output folder)."""
 
 
-class TrainingInterrupted(LswapError):
+class Interrupted(LswapError):
+    """The user stopped a job (Ctrl-C); the message says what was kept. The CLI exits with status 130."""
+
+
+class TrainingInterrupted(Interrupted):
     """Ctrl-C: the run stopped after saving a resume state."""
 
 
-class Cancelled(LswapError):
+class Cancelled(Interrupted):
     """A long job (an inversion...) stopped because its caller asked it to."""
 
 

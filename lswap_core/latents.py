@@ -15,9 +15,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import InputError
 from .interfaces import Generator, NoiseMode
 
 SpaceName = Literal["w+", "w", "z"]
+MAX_SEED = 2**32 - 1  # numpy's RandomState takes seeds up to this
+
+
+def check_seed(seed: int, what: str = "seed") -> int:
+    """``seed`` when it is a valid image seed, else an `InputError` naming ``what``."""
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"{what} {seed} is out of range", hint=f"seeds go from 0 to {MAX_SEED}")
+    return seed
 
 
 def z_from_seeds(seeds: list[int], z_dim: int) -> Tensor:
@@ -26,6 +35,8 @@ def z_from_seeds(seeds: list[int], z_dim: int) -> Tensor:
     Uses NVlabs' convention (``np.random.RandomState(seed).randn(1, z_dim)``),
     so a seed gives the same face here as in their ``generate.py``.
     """
+    for seed in seeds:
+        check_seed(seed)
     rows = [np.random.RandomState(seed).randn(1, z_dim) for seed in seeds]
     return torch.from_numpy(np.concatenate(rows)).float()
 

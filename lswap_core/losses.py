@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,12 @@ class LossWeights:
     identity: float = 1.0
     latent_penalty: float = 100.0  # λ (paper default 10²)
     shape: float = 0.1  # μ (paper); 0 trains without the shape model
+
+    def __post_init__(self) -> None:
+        for name in ("identity", "latent_penalty", "shape"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number, at least 0, got {value}")
 
 
 class LatentSwapLoss(nn.Module):

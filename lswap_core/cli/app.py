@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import LswapError
 from ..version import __version__
 from . import analyze as analyze_commands
 from . import bench as bench_commands
@@ -19,22 +18,26 @@ from .demo import demo_command
 from .swap import swap_command
 from .train import train_command
 from .generate import generate_command
-from .output import debug_mode, report_error
+from .failures import describe
+from .output import debug_mode, report_failure
 from .plugin_commands import PluginCommandGroup
 
 
 class LswapGroup(PluginCommandGroup):
-    """The root command group: lswap's commands and the plugins', with `LswapError`
-    turned into one red line on stderr and exit status 1."""
+    """The root command group: lswap's commands and the plugins', with every failure a user
+    can cause turned into one line on stderr (`lswap_core.cli.failures`)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except LswapError as error:
-            if debug_mode():
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+            raise  # typer's own: usage errors, --help, explicit exits
+        except BaseException as error:  # noqa: BLE001 - sorted into user errors and bugs below
+            failure = describe(error)
+            if failure is None or debug_mode():
                 raise
-            report_error(error)
-            raise typer.Exit(1) from None
+            report_failure(failure)
+            raise typer.Exit(failure.exit_code) from None
 
 
 app = typer.Typer(

@@ -16,7 +16,9 @@ from ..errors import InputError
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``'0-3,7'`` -> ``[0, 1, 2, 3, 7]``."""
+    """``'0-3,7'`` -> ``[0, 1, 2, 3, 7]``; each seed once, in the order first given."""
+    from ..latents import check_seed
+
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -26,14 +28,15 @@ def parse_seeds(text: str) -> list[int]:
                 start, stop = int(low), int(high)
                 if stop < start:
                     raise ValueError
-                seeds.extend(range(start, stop + 1))
+                chosen = range(start, stop + 1)
             else:
-                seeds.append(int(part))
+                chosen = range(int(part), int(part) + 1)
         except ValueError:
             raise InputError(f"cannot read seeds {text!r}", hint="write them like 0-7 or 1,4,9-11") from None
-        if seeds and seeds[-1] < 0:
-            raise InputError(f"seeds must not be negative: {text!r}")
-    return seeds
+        check_seed(chosen[0])
+        check_seed(chosen[-1])
+        seeds.extend(chosen)
+    return list(dict.fromkeys(seeds))
 
 
 def _complete_names(kind: str, incomplete: str) -> list[str]:
@@ -61,6 +64,7 @@ SetOption = Annotated[
     ),
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and exit.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 GeneratorOption = Annotated[
     str,

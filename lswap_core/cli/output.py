@@ -7,7 +7,7 @@ import os
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import LswapError
+from .failures import Failure
 
 DEBUG_ENV = "LSWAP_DEBUG"
 
@@ -25,7 +25,10 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def report_error(error: LswapError) -> None:
-    """Print a user error as one red line on stderr."""
-    message = " ".join(str(error).split())  # never more than one line
-    stderr_console().print(Text.assemble(("error: ", "bold red"), (message, "red")))
+def report_failure(failure: Failure) -> None:
+    """Print a failure as one line on stderr: red with ``error:`` for errors, yellow for interruptions."""
+    message = " ".join(failure.message.split())  # never more than one line
+    if failure.is_error:
+        stderr_console().print(Text.assemble(("error: ", "bold red"), (message, "red")))
+    else:
+        stderr_console().print(Text(message, style="yellow"))

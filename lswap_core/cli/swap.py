@@ -45,12 +45,14 @@ def swap_command(
 
     from ..errors import InputError
     from ..imaging import save_image, save_labelled_grid
-    from ..latents import z_from_seeds
+    from ..latents import check_seed, z_from_seeds
     from ..layers import parse_groups
     from ..swapping import swap_from_noise
     from .common import check_noise_mode, check_output_file, load_swapper
 
     check_output_file(out)
+    check_seed(source_seed, "--source-seed")
+    check_seed(target_seed, "--target-seed")
     groups = parse_groups(layers)
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"--strength must be between 0 and 1, got {strength}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +11,18 @@ from typing import Any, Literal
 from ..config import from_mapping, to_data
 from ..errors import CheckpointError, ConfigError
 from ..losses import LossWeights
+
+MAX_SEED = 2**63 - 1
+
+
+def _finite(name: str, value: float, *, minimum: float | None = None, positive: bool = False) -> None:
+    """Raise a `ValueError` naming ``name`` unless ``value`` is finite (and positive, or at least ``minimum``)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
 
 
 @dataclasses.dataclass
@@ -28,6 +41,11 @@ class MixerSection:
     hidden: tuple[int, ...] = (1024, 1024, 512, 512)
     residual_coefficient: float = 1.0
 
+    def __post_init__(self) -> None:
+        if any(width < 1 for width in self.hidden):
+            raise ValueError(f"hidden widths must be at least 1, got {list(self.hidden)}")
+        _finite("residual_coefficient", self.residual_coefficient)
+
 
 @dataclasses.dataclass
 class SamplingConfig:
@@ -38,7 +56,10 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.same_pair_probability <= 1.0:
-            raise ValueError("same_pair_probability must be in [0, 1]")
+            raise ValueError(f"same_pair_probability must be in [0, 1], got {self.same_pair_probability}")
+        _finite("truncation_psi", self.truncation_psi)
+        if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
+            raise ValueError(f"truncation_cutoff must be at least 0, got {self.truncation_cutoff}")
 
 
 @dataclasses.dataclass
@@ -47,6 +68,14 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.01  # AdamW's default, as in the official code
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+
+    def __post_init__(self) -> None:
+        _finite("lr", self.lr, positive=True)
+        for index, beta in enumerate(self.betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"betas[{index}] must be in [0, 1), got {beta}")
+        _finite("weight_decay", self.weight_decay, minimum=0.0)
+        _finite("grad_clip", self.grad_clip, minimum=0.0)
 
 
 @dataclasses.dataclass
@@ -69,6 +98,8 @@ class RunConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.validation_pairs < 1 or self.keep_checkpoints < 1:
             raise ValueError("validation_pairs and keep_checkpoints must be at least 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in 0..{MAX_SEED}, got {self.seed}")
 
 
 @dataclasses.dataclass
@@ -91,26 +122,61 @@ class TrainConfig:
 
 # Run settings that may change when a run is resumed; everything else must match.
 RESUMABLE_CHANGES = {"steps", "device", "log_every", "sample_every", "validate_every", "checkpoint_every", "keep_checkpoints"}
+# Sections that `--allow-changes` lets a resume change too (after a divergence): the run then
+# differs from an uninterrupted one, and its metrics say so.
+CHANGEABLE_SECTIONS = ("optim",)
 
 
-def merge_resumed_config(saved: dict[str, Any], requested: TrainConfig | None, path: Path) -> TrainConfig:
-    """The saved run's config, with only the run settings a resume may change taken from ``requested``."""
+@dataclasses.dataclass
+class ResumedConfig:
+    """The config a resumed run goes on with, and the settings it changed that alter its results.
+
+    :param changes: ``{"optim.lr": (old, new)}`` for each such setting.
+    """
+
+    config: TrainConfig
+    changes: dict[str, tuple[Any, Any]]
+
+
+def merge_resumed_config(
+    saved: dict[str, Any], requested: TrainConfig | None, path: Path, *, allow_changes: bool = False
+) -> ResumedConfig:
+    """The saved run's config, with the settings a resume may change taken from ``requested``.
+
+    Run settings (steps, device, logging) may always change; with
+    ``allow_changes`` the optimizer settings may too (they are reported in
+    `ResumedConfig.changes`). Anything else must match.
+    """
     try:
         config = from_mapping(TrainConfig, saved)
     except ConfigError as exc:
         raise CheckpointError(f"{path} holds a config this lswap cannot read ({exc.message})") from None
     if requested is None:
-        return config
-    differing = sorted(_differences(to_data(config), to_data(requested)))
-    blocked = [key for key in differing if not (key.startswith("train.") and key.split(".", 1)[1] in RESUMABLE_CHANGES)]
+        return ResumedConfig(config, {})
+    old, new = to_data(config), to_data(requested)
+    differing = sorted(_differences(old, new))
+
+    def free(key: str) -> bool:
+        return key.startswith("train.") and key.split(".", 1)[1] in RESUMABLE_CHANGES
+
+    def changeable(key: str) -> bool:
+        return allow_changes and key.split(".", 1)[0] in CHANGEABLE_SECTIONS
+
+    blocked = [key for key in differing if not free(key) and not changeable(key)]
     if blocked:
-        raise CheckpointError(
-            f"the resumed run was trained with different settings: {', '.join(blocked)}",
-            hint="resume with the run's own config (omit --config), or start a new run",
-        )
-    for key in differing:
-        setattr(config.train, key.split(".", 1)[1], getattr(requested.train, key.split(".", 1)[1]))
-    return config
+        hint = "resume with the run's own settings, or start a new run"
+        if not allow_changes and all(key.split(".", 1)[0] in CHANGEABLE_SECTIONS for key in blocked):
+            hint = "add --allow-changes to go on with new optimizer settings (the run then differs from an uninterrupted one)"
+        raise CheckpointError(f"the resumed run was trained with different settings: {', '.join(blocked)}", hint=hint)
+    changes = {key: (_lookup(old, key), _lookup(new, key)) for key in differing if not free(key)}
+    merged = from_mapping(TrainConfig, {**old, "train": new["train"], **{section: new[section] for section in CHANGEABLE_SECTIONS if allow_changes}})
+    return ResumedConfig(merged, changes)
+
+
+def _lookup(data: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> Iterator[str]:

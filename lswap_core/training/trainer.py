@@ -16,6 +16,7 @@ run over several processes sees the same global batch as a single process
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..checkpoints import ResumeState, capture_rng_state, load_resume_state, load_state_strict, save_resume_state
+from ..checkpoints import ResumeState, capture_rng_state, load_state_strict, save_resume_state
 from ..config import dump_config, to_data
 from ..devices import resolve_device
 from ..errors import ConfigError, LswapError, TrainingError, TrainingInterrupted
@@ -58,9 +59,16 @@ from .schema import ComponentSpec, OptimConfig, TrainConfig, merge_resumed_confi
 
 @dataclasses.dataclass
 class TrainResult:
+    """What a call of `Trainer.run` did: from ``start_step`` to ``steps``."""
+
     steps: int
     export: Path
     final_metrics: dict[str, float]
+    start_step: int = 0
+
+    @property
+    def steps_done(self) -> int:
+        return self.steps - self.start_step
 
 
 @dataclasses.dataclass
@@ -79,17 +87,38 @@ class Trainer:
     :param config: the resolved config.
     :param out_dir: the run's folder (``config.yaml``, ``metrics.jsonl``,
         ``checkpoints/``, ``samples/``, ``mixer.safetensors``).
-    :param resume: continue the run saved in ``out_dir``.
+    :param resume: continue the run saved in ``out_dir``, from its newest
+        readable resume state (`resumed_from`; `skipped_states` lists newer
+        ones that could not be read).
+    :param overwrite: start a new run in a folder that holds one, deleting it.
+    :param allow_changes: with ``resume``, accept changed optimizer settings
+        (`changes`); the run then differs from an uninterrupted one.
     """
 
-    def __init__(self, config: TrainConfig, out_dir: str | Path, *, resume: bool = False) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | Path,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        allow_changes: bool = False,
+    ) -> None:
         self.folder = RunFolder(Path(out_dir))
         self.dist = Distributed.from_environment()
         self.resume_state: ResumeState | None = None
+        self.resumed_from: Path | None = None
+        self.skipped_states: list[tuple[Path, str]] = []
+        self.changes: dict[str, tuple[Any, Any]] = {}
         if resume:
-            path = self.folder.latest_state()
-            self.resume_state = load_resume_state(path)
-            config = merge_resumed_config(self.resume_state.config, config, path)
+            self.resume_state, self.resumed_from, self.skipped_states = self.folder.newest_readable_state()
+            resumed = merge_resumed_config(self.resume_state.config, config, self.resumed_from, allow_changes=allow_changes)
+            config, self.changes = resumed.config, resumed.changes
+            if config.train.steps < self.resume_state.step:
+                raise ConfigError(
+                    f"train.steps {config.train.steps} is below the run's step {self.resume_state.step}",
+                    hint=f"give at least {self.resume_state.step} steps",
+                )
         self.config = config
         run = config.train
         if run.batch_size % self.dist.world_size:
@@ -99,7 +128,18 @@ class Trainer:
         self.local_batch = run.batch_size // self.dist.world_size
         self.device = self._device()
         self.dist.setup(self.device)
-        self._prepare_folder(fresh=not resume)
+        created = not self.folder.root.exists()
+        self._prepare_folder(fresh=not resume, overwrite=overwrite)
+        try:
+            self._build(config)
+        except BaseException:
+            if created and self.dist.is_main:
+                _remove_if_empty(self.folder.root)  # a failed start leaves no empty folder behind
+            raise
+
+    def _build(self, config: TrainConfig) -> None:
+        """The networks, the mixer and its optimizer (restored when resuming)."""
+        run = config.train
         components = build_components(config, self.device)
         self.generator, self.embedder, self.shape_model = components.generator, components.embedder, components.shape_model
         self.generator_record = components.generator_record
@@ -130,7 +170,7 @@ class Trainer:
             torch.cuda.set_device(device)
         return device
 
-    def _prepare_folder(self, *, fresh: bool) -> None:
+    def _prepare_folder(self, *, fresh: bool, overwrite: bool) -> None:
         """The main process creates (or checks) the run folder; the others wait for it.
 
         A failure there stops every process: the check is also the barrier.
@@ -138,7 +178,7 @@ class Trainer:
         error: LswapError | None = None
         if self.dist.is_main:
             try:
-                self.folder.prepare_new() if fresh else self.folder.make_writable()
+                self.folder.prepare_new(overwrite=overwrite) if fresh else self.folder.make_writable()
             except LswapError as exc:
                 error = exc
         if self.dist.any(error is not None):
@@ -156,6 +196,9 @@ class Trainer:
     def _restore(self, state: ResumeState) -> None:
         load_state_strict(self.mixer, state.modules["mixer"], source="the resume state")
         self.optimizer.load_state_dict(state.optimizers["mixer"])
+        optim = self.config.optim
+        for group in self.optimizer.param_groups:  # the saved groups hold the old settings
+            group.update(lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay)
         self.start_step = state.step
 
     # -- one step ------------------------------------------------------------------------------
@@ -230,13 +273,16 @@ class Trainer:
 
     def _diverged(self, step: int, bad: list[str]) -> None:
         states = self.folder.resume_states()
-        kept = f"the last good resume state is {states[-1]}" if states else "no resume state was saved yet"
         terms = [name for name in bad if name != "total"] or bad  # name the term, not the sum
         which = ", ".join(terms) if terms else "a loss on another process"
-        raise TrainingError(
-            f"loss {which} became non-finite at step {step + 1}; {kept}",
-            hint="lower optim.lr or check the component weights, then --resume",
-        )
+        lower = f"optim.lr={self.config.optim.lr / 10:g}"
+        if states:
+            kept = f"the last good resume state is {states[-1]}"
+            hint = f"go on with a lower learning rate: lswap train --resume {self.folder.root} --allow-changes --set {lower}"
+        else:
+            kept = "no resume state was saved yet"
+            hint = f"start it again with a lower learning rate: the same command with --set {lower}"
+        raise TrainingError(f"loss {which} became non-finite at step {step + 1}; {kept}", hint=hint)
 
     @torch.no_grad()
     def validate(self) -> tuple[dict[str, float], dict[str, Tensor]]:
@@ -255,33 +301,39 @@ class Trainer:
         if self.dist.is_main:
             atomic_write_text(self.folder.config, dump_config(self.config))
             self._truncate_metrics(self.start_step)
+            if self.changes:
+                self._log_changes()
         self.mixer.train()
-        step = self.start_step
         last: dict[str, float] = {}
         started, pairs = time.perf_counter(), 0
-        with progress_bar(run.steps, "training", completed=step, enabled=self.dist.is_main) as bar, deferred_interrupt() as stop:
-            for step in range(self.start_step, run.steps):
-                last = self.train_step(step)
-                pairs += run.batch_size
-                done = step + 1
-                rate = pairs / max(time.perf_counter() - started, 1e-9)
-                if done % run.log_every == 0 or done == run.steps:
-                    self._log({"step": done, "split": "train", "pairs_per_s": rate, **last})
-                if done % run.validate_every == 0 or done == run.steps:
-                    self._validate_and_sample(done, grid=done % run.sample_every == 0 or done == run.steps)
-                elif done % run.sample_every == 0:
-                    self._validate_and_sample(done, grid=True, log=False)
-                if done % run.checkpoint_every == 0 or done == run.steps:
-                    self.save_state(done)
-                bar.advance(metrics={k: last[k] for k in ("total", "id", "lp", "shape") if k in last})
-                if self.dist.any(stop.is_set()) and done < run.steps:
-                    path = self.save_state(done)
-                    raise TrainingInterrupted(
-                        f"interrupted after step {done}" + (f"; resume state saved to {path}" if path else ""),
-                        hint=f"continue with lswap train --resume {self.folder.root}",
-                    )
+        with progress_bar(run.steps, "training", completed=self.start_step, enabled=self.dist.is_main) as bar, deferred_interrupt() as guard:
+            try:
+                for step in range(self.start_step, run.steps):
+                    last = self.train_step(step)
+                    pairs += run.batch_size
+                    done = step + 1
+                    rate = pairs / max(time.perf_counter() - started, 1e-9)
+                    if done % run.log_every == 0 or done == run.steps:
+                        self._log({"step": done, "split": "train", "pairs_per_s": rate, **last})
+                    if done % run.validate_every == 0 or done == run.steps:
+                        self._validate_and_sample(done, grid=done % run.sample_every == 0 or done == run.steps)
+                    elif done % run.sample_every == 0:
+                        self._validate_and_sample(done, grid=True, log=False)
+                    if done % run.checkpoint_every == 0 or done == run.steps:
+                        with guard.saving():
+                            self.save_state(done)
+                    bar.advance(metrics={k: last[k] for k in ("total", "id", "lp", "shape") if k in last})
+                    if self.dist.any(guard.stop.is_set()) and done < run.steps:
+                        with guard.saving():
+                            path = self.save_state(done)
+                        raise TrainingInterrupted(
+                            f"interrupted after step {done}" + (f"; resume state saved to {path}" if path else ""),
+                            hint=f"continue with lswap train --resume {self.folder.root}",
+                        )
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, with what was saved before
+                raise self._stopped_at_once() from None
         export = self.folder.export
-        if self.dist.is_main:
+        if self.dist.is_main and (self.start_step < run.steps or not export.exists()):
             sampling = self.config.sampling
             save_mixer(
                 self.mixer,
@@ -290,7 +342,21 @@ class Trainer:
                 trained_with=TrainedWith(self.generator_record, sampling.truncation_psi, sampling.truncation_cutoff),
             )
         self.dist.barrier()
-        return TrainResult(steps=run.steps, export=export, final_metrics=last)
+        return TrainResult(steps=run.steps, export=export, final_metrics=last, start_step=self.start_step)
+
+    def _stopped_at_once(self) -> TrainingInterrupted:
+        states = self.folder.resume_states()
+        if states:
+            return TrainingInterrupted(
+                f"stopped at once; the last resume state is {states[-1]}",
+                hint=f"continue with lswap train --resume {self.folder.root}",
+            )
+        return TrainingInterrupted("stopped at once, before any resume state was saved", hint="start the run again with the same command")
+
+    def _log_changes(self) -> None:
+        """Record in the metrics that the run goes on with changed settings, so it no longer matches an uninterrupted one."""
+        changes = {key: {"from": old, "to": new} for key, (old, new) in self.changes.items()}
+        self._log({"step": self.start_step, "split": "change", "changes": changes, "note": "resumed with changed settings"})
 
     def _validate_and_sample(self, step: int, *, grid: bool, log: bool = True) -> None:
         self.mixer.eval()
@@ -301,6 +367,7 @@ class Trainer:
         if log:
             self._log({"step": step, "split": "val", **metrics})
         if grid:
+            self.folder.samples.mkdir(exist_ok=True)
             save_image(self.folder.samples / f"step-{step:07d}.png", comparison_grid(images, limit=8))
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -319,6 +386,7 @@ class Trainer:
         """Save a resume state for ``step`` completed steps (main process) and prune old ones."""
         if not self.dist.is_main:
             return None
+        self.folder.checkpoints.mkdir(exist_ok=True)
         path = self.folder.checkpoints / f"step-{step:07d}.pt"
         save_resume_state(
             path,
@@ -382,6 +450,13 @@ def comparison_grid(images: dict[str, Tensor], limit: int = 8) -> Tensor:
     return image_grid(rows)
 
 
-def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False) -> TrainResult:
+def train(
+    config: TrainConfig, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False, allow_changes: bool = False
+) -> TrainResult:
     """Run (or resume) a training run; see `Trainer`."""
-    return Trainer(config, out_dir, resume=resume).run()
+    return Trainer(config, out_dir, resume=resume, overwrite=overwrite, allow_changes=allow_changes).run()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()

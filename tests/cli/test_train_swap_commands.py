@@ -54,7 +54,7 @@ def test_train_dry_run_prints_and_writes_nothing(tmp_path):
 def test_resume_extends_a_run(trained):
     result = runner.invoke(app, ["train", "--resume", str(trained), "--set", "train.steps=5"])
     assert result.exit_code == 0, result.output
-    assert "trained 5 steps" in result.stdout
+    assert "trained 2 steps (3 -> 5)" in result.stdout  # the steps this call did, not the total
     assert sorted(p.name for p in (trained / "checkpoints").iterdir())[-1] == "step-0000005.pt"
 
 

@@ -65,8 +65,8 @@ def _worker(rank: int, port: int, folder: str, config_text: str, results) -> Non
 @pytest.mark.slow
 def test_collectives_and_the_run_folder_with_two_processes(tmp_path):
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.yaml").write_text("kind: train\n")  # the folder already holds a run
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "step-0000001.pt").write_bytes(b"")  # the folder already holds a run
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     port = free_port()

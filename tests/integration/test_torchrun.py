@@ -72,8 +72,9 @@ def test_ctrl_c_saves_a_resume_state_and_the_run_continues(tmp_path, fake_dists)
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1, stderr
+    assert process.returncode == 130, stderr  # as a shell reports a Ctrl-C; not an error
     assert "interrupted after step" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert "error:" not in stderr
     (state,) = (run / "checkpoints").glob("step-*.pt")
     stopped = int(state.stem.split("-")[1])
     assert stopped >= 5
