@@ -255,16 +255,19 @@ def builtin_config_names(kind: str) -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def resolve_config_path(value: str | Path, kind: str) -> Path:
-    """A config file path, or the built-in config of that name (``tiny``)."""
+def resolve_config_path(value: str | Path, kind: str | None = None) -> Path:
+    """A config file path, or the built-in config of that name (``tiny``) of ``kind`` (any kind when ``None``)."""
     path = Path(value)
     if path.exists() or path.suffix in {".yaml", ".yml"} or len(path.parts) > 1:
         return path
-    builtin = builtin_config(kind, str(value))
-    if builtin is None:
-        names = ", ".join(builtin_config_names(kind)) or "none"
-        raise ConfigError(f"no config file {value!r} and no built-in {kind} config of that name", hint=f"built-in: {names}")
-    return builtin
+    kinds = [kind] if kind is not None else sorted(CONFIG_KINDS)
+    for candidate in kinds:
+        builtin = builtin_config(candidate, str(value))
+        if builtin is not None:
+            return builtin
+    names = ", ".join(name for candidate in kinds for name in builtin_config_names(candidate)) or "none"
+    what = f"built-in {kind} config" if kind else "built-in config"
+    raise ConfigError(f"no config file {value!r} and no {what} of that name", hint=f"built-in: {names}")
 
 
 def schema_for(kind: str) -> type[Any]:
@@ -297,7 +300,7 @@ def load_config(
         data: dict[str, Any] = {"kind": kind}
         where = f"the default {kind} config"
     else:
-        resolved = resolve_config_path(path, kind) if kind else Path(path)
+        resolved = resolve_config_path(path, kind)
         data = read_yaml(resolved)
         where = str(resolved)
         file_kind = data.get("kind")

@@ -8,6 +8,8 @@ from .checkpoints import load_state_strict, save_export
 from .errors import CheckpointError, InputError
 from .interfaces import ConvertedWeights, Converter
 from .files import sha256_of
+from .legacy_pickle import load_checkpoint
+from .official_files import file_head
 from .kinds import KINDS
 from .registry import build_config, get_registry
 
@@ -19,12 +21,28 @@ def find_converter(source: Path, format: str | None = None) -> Converter:
         return registry.get(format).cls()
     matches = [entry for entry in registry.entries() if _sniffs(entry.cls, source)]
     if not matches:
+        unreadable = _why_unreadable(source)
+        if unreadable is not None:
+            raise unreadable
         known = ", ".join(f"{e.name} ({e.description})" for e in registry.entries()) or "none installed"
         raise InputError(f"no converter recognises {source}", hint=f"formats: {known}")
     if len(matches) > 1:
         names = ", ".join(entry.name for entry in matches)
         raise InputError(f"several converters recognise {source}: {names}", hint="choose one with --format")
     return matches[0].cls()
+
+
+def _why_unreadable(source: Path) -> CheckpointError | None:
+    """For a checkpoint no converter recognised: the error reading it gives (code refused, a
+    truncated file), which says more than "not recognised"; ``None`` when it reads."""
+    head = file_head(source)
+    if not source.is_file() or not (head.is_zip or head.head[:1] == b"\x80"):
+        return None  # not a pickle or a torch.save archive
+    try:
+        load_checkpoint(source)
+    except CheckpointError as exc:
+        return exc
+    return None
 
 
 def _sniffs(cls: type[Converter], source: Path) -> bool:

@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 T = TypeVar("T")
@@ -60,16 +61,22 @@ def progress_bar(
     if not (enabled and progress_enabled()):
         yield ProgressBar(None, None)
         return
+    # Fixed columns never shrink; the bar and the metrics share what is left, so an 80-column
+    # terminal still shows done/total, the elapsed time and the ETA whole.
+    def fixed() -> Column:
+        return Column(no_wrap=True)
+
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[metrics]}"),
+        TextColumn("[bold]{task.description}", table_column=fixed()),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
+        MofNCompleteColumn(table_column=fixed()),
+        TimeElapsedColumn(table_column=fixed()),
+        TextColumn("eta", table_column=fixed()),
+        TimeRemainingColumn(table_column=fixed()),
+        RateColumn(table_column=fixed()),
+        TextColumn("{task.fields[metrics]}", table_column=Column(ratio=2, no_wrap=True, overflow="ellipsis")),
         console=Console(stderr=True),
+        expand=True,
     )
     with progress:
         task = progress.add_task(description, total=total, completed=completed, metrics="")

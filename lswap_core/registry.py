@@ -192,7 +192,8 @@ def build_config(cls: type[Component], preset: str | None, overrides: Mapping[st
     try:
         return from_mapping(cls.config_class, values)
     except ConfigError as exc:
-        raise ConfigError(f"{label_of(cls.kind)} {cls.name!r}: {exc.message}", hint=exc.hint) from None
+        message = exc.message.replace("in the top level", "among its options")
+        raise ConfigError(f"{label_of(cls.kind)} {cls.name!r}: {message}", hint=exc.hint) from None
 
 
 def load_component(

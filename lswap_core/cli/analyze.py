@@ -12,6 +12,7 @@ from .options import (
     InitSeedOption,
     MixerOption,
     NoiseModeOption,
+    OverwriteOption,
     PresetOption,
     SwapGeneratorOption,
     SwapTruncCutoffOption,
@@ -37,6 +38,7 @@ def layers_command(
     trunc_cutoff: SwapTruncCutoffOption = None,
     noise_mode: NoiseModeOption = "const",
     device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """The paper's Figure 10: the swap applied to one layer group at a time (target code elsewhere)."""
     import torch
@@ -49,7 +51,7 @@ def layers_command(
     from .common import check_noise_mode, check_output_file, load_swapper
     from .options import parse_seeds
 
-    check_output_file(out)
+    check_output_file(out, overwrite=overwrite)
     sources, targets = parse_seeds(source_seeds), parse_seeds(target_seeds)
     if len(sources) != len(targets):
         raise InputError(f"{len(sources)} source seeds but {len(targets)} target seeds", hint="give one target per source")

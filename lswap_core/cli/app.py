@@ -27,6 +27,17 @@ class LswapGroup(PluginCommandGroup):
     """The root command group: lswap's commands and the plugins', with every failure a user
     can cause turned into one line on stderr (`lswap_core.cli.failures`)."""
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        _flags_as_flags(params)
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _show_flags_as_flags(command, ctx)
+        return command
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -38,6 +49,22 @@ class LswapGroup(PluginCommandGroup):
                 raise
             report_failure(failure)
             raise typer.Exit(failure.exit_code) from None
+
+
+def _flags_as_flags(params: list[Any]) -> None:
+    # Typer shows a type beside every option; a flag takes no value, so it gets none.
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+def _show_flags_as_flags(command: Any, ctx: Any) -> None:
+    """Hide the ``<bool>`` type column of every flag of ``command`` and of its subcommands."""
+    _flags_as_flags(command.get_params(ctx))
+    list_commands = getattr(command, "list_commands", None)
+    if list_commands is not None:
+        for name in list_commands(ctx):
+            _show_flags_as_flags(command.get_command(ctx, name), ctx)
 
 
 app = typer.Typer(

@@ -37,12 +37,17 @@ def check_noise_mode(value: str) -> NoiseMode:
     return value  # type: ignore[return-value]
 
 
-def check_output_file(path: Path, suffix: str = ".png") -> Path:
-    """An output file path whose folder exists, checked before any work starts."""
+def check_output_file(path: Path, *, overwrite: bool, suffix: str = ".png") -> Path:
+    """An output file path, checked before any work starts: the right suffix, an existing
+    folder, and no file there already unless ``overwrite`` (lswap's one overwrite policy)."""
     if path.suffix.lower() != suffix:
         raise InputError(f"output {path} must end in {suffix}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder", hint="give the path of the file to write")
     if not path.parent.exists():
         raise InputError(f"folder {path.parent} does not exist", hint="create it or choose another --out")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} already exists", hint="pass --overwrite to replace it, or choose another path")
     return path
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .options import OverwriteOption
 from .output import stdout_console
 
 
@@ -17,11 +18,14 @@ def convert_command(
     format: Annotated[
         str | None, typer.Option("--format", "-f", help="Converter name; detected from the file by default.")
     ] = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Import an official checkpoint; pickles are read without executing their code."""
     from ..checkpoints import read_export_metadata
     from ..convert import convert
+    from .common import check_output_file
 
+    check_output_file(output, overwrite=overwrite, suffix=".safetensors")
     path = convert(source, output, format=format)
     metadata = read_export_metadata(path)
     provenance = json.loads(metadata.get("lswap.provenance", "{}"))

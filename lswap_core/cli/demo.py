@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InputError
-from .options import DeviceOption
+from .options import DeviceOption, OverwriteOption
 from .output import stdout_console
 
 DEMO_PAIRS = 6
@@ -20,6 +20,7 @@ def demo_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path("lswap-demo"),
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps (default: the tiny config's).")] = None,
     device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Train a mixer on the built-in tiny configuration and write swaps, a loss curve and a summary.
 
@@ -28,6 +29,7 @@ def demo_command(
     """
 
     from ..config import load_config
+    from ..files import atomic_write_text
     from ..devices import resolve_device
     from ..imaging import save_labelled_grid
     from ..latents import LatentSpace, z_from_seeds
@@ -36,12 +38,14 @@ def demo_command(
     from ..swapping import swap_from_noise
     from ..training import read_metrics, train, window_mean
 
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"{out} is not empty", hint="choose another --out or remove it")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file", hint="choose a folder for --out")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out} is not empty", hint="pass --overwrite to replace the demo there, or choose another --out")
     overrides = [f"train.device={device}"] + ([f"train.steps={steps}"] if steps is not None else [])
     config = load_config("tiny", overrides, kind="train")
     started = time.perf_counter()
-    result = train(config, out / "run")
+    result = train(config, out / "run", overwrite=overwrite)
     seconds = time.perf_counter() - started
 
     torch_device = resolve_device(device)
@@ -73,7 +77,7 @@ def demo_command(
         table.add_row(key, f"{first:.4g}", f"{last:.4g}")
         summary.append(f"| {key} | {first:.4g} | {last:.4g} |")
     summary.append("\nFiles: swaps.png, loss_curve.png, run/ (mixer.safetensors, metrics.jsonl, samples/).\n")
-    (out / "summary.md").write_text("\n".join(summary) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(summary) + "\n")
     console = stdout_console()
     console.print(table)
     console.print(f"wrote {out / 'swaps.png'}, {out / 'loss_curve.png'}, {out / 'summary.md'} and the run in {out / 'run'}")

@@ -12,6 +12,7 @@ from .options import (
     InitSeedOption,
     MixerOption,
     NoiseModeOption,
+    OverwriteOption,
     PresetOption,
     SwapGeneratorOption,
     SwapTruncCutoffOption,
@@ -39,6 +40,7 @@ def swap_command(
     noise_mode: NoiseModeOption = "const",
     grid: Annotated[bool, typer.Option("--grid", help="Write source | target | swap side by side.")] = False,
     device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Swap the identity of a generated source face into a generated target face."""
     import torch
@@ -50,7 +52,7 @@ def swap_command(
     from ..swapping import swap_from_noise
     from .common import check_noise_mode, check_output_file, load_swapper
 
-    check_output_file(out)
+    check_output_file(out, overwrite=overwrite)
     check_seed(source_seed, "--source-seed")
     check_seed(target_seed, "--target-seed")
     groups = parse_groups(layers)

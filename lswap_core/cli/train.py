@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError, InputError
-from .options import ConfigOption, DeviceOption, DryRunOption, OverwriteOption, SetOption
+from .options import ConfigOption, DryRunOption, OverwriteOption, SetOption
 from .output import stderr_console, stdout_console
 
 

@@ -39,7 +39,7 @@ from ..latents import LatentSpace
 from ..losses import LatentSwapLoss
 from ..mixer import TrainedWith, mixer_for, save_mixer
 from ..progress import progress_bar
-from ..registry import load_embedder, load_generator, load_shape_model
+from ..registry import build_config, get_registry, load_embedder, load_generator, load_shape_model
 from .distributed import Distributed
 from .interrupts import deferred_interrupt
 from .run_folder import RunFolder, read_metrics
@@ -126,6 +126,7 @@ class Trainer:
                 f"train.batch_size {run.batch_size} does not split evenly over {self.dist.world_size} processes"
             )
         self.local_batch = run.batch_size // self.dist.world_size
+        _check_components(config)  # before anything is created
         self.device = self._device()
         self.dist.setup(self.device)
         created = not self.folder.root.exists()
@@ -422,6 +423,20 @@ def _build(loader: Any, spec: ComponentSpec, init_seed: int, device: torch.devic
     # A component without weights starts from random values drawn from the run's seed, so that
     # every process, a resumed run and later commands (swap, the demo) build the same one.
     return loader(spec.name, spec.weights, preset=spec.preset, init_seed=init_seed, **spec.options).to(device).requires_grad_(False)
+
+
+def _check_components(config: TrainConfig) -> None:
+    """Refuse unknown component names and bad options of components built from a config, naming the section."""
+    sections = {"generator": config.generator, "embedder": config.embedder}
+    if config.shape_model is not None and config.loss.shape != 0:
+        sections["shape_model"] = config.shape_model
+    for kind, spec in sections.items():
+        try:
+            cls = get_registry(kind).get(spec.name).cls
+            if spec.weights is None:
+                build_config(cls, spec.preset, spec.options)
+        except LswapError as exc:
+            raise type(exc)(f"{kind}: {exc.message}", hint=exc.hint) from None
 
 
 def build_components(config: TrainConfig, device: torch.device) -> Components:

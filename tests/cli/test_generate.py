@@ -90,32 +90,44 @@ def test_bad_requests_are_one_line_errors(tmp_path, weights):
     assert not (tmp_path / "o").exists()
 
 
-def test_existing_files_are_never_overwritten(tmp_path, weights):
+def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, weights):
     out = tmp_path / "o"
     out.mkdir()
     (out / "seed0001.png").write_bytes(b"keep me")
-    clash = generate("--weights", str(weights), "--seeds", "0-1", "--out", str(out))
-    assert_one_line_error(clash, "already has seed0001.png")
+    result = generate("--weights", str(weights), "--seeds", "0-1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "wrote 1 image(s)" in result.stdout and "skipped 1 already there" in result.stdout
     assert (out / "seed0001.png").read_bytes() == b"keep me"
-    assert generate("--weights", str(weights), "--seeds", "2", "--out", str(out)).exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["seed0001.png", "seed0002.png"]
+    assert "nothing to do" in generate("--weights", str(weights), "--seeds", "0-1", "--out", str(out)).stdout
+    assert generate("--weights", str(weights), "--seeds", "1", "--out", str(out), "--overwrite").exit_code == 0
+    assert Image.open(out / "seed0001.png").size == (64, 64)
 
 
-def test_a_failure_midway_writes_nothing(tmp_path, weights, monkeypatch):
+def test_an_interrupted_command_finishes_the_rest_when_run_again(tmp_path, weights, monkeypatch):
     written = []
     real_write = generate_module._write_png
 
     def failing_write(path, image):
         if written:
-            raise OSError(28, "No space left on device")
+            raise OSError(28, "No space left on device", str(path))
         written.append(path)
         real_write(path, image)
 
     monkeypatch.setattr(generate_module, "_write_png", failing_write)
-    result = generate("--weights", str(weights), "--seeds", "0-3", "--out", str(tmp_path / "o"))
+    out = tmp_path / "o"
+    result = generate("--weights", str(weights), "--seeds", "0-3", "--out", str(out))
     assert_one_line_error(result, "No space left on device")
-    assert written and not (tmp_path / "o").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.safetensors"]  # no staging folder left
+    assert sorted(p.name for p in out.iterdir()) == ["seed0000.png"]  # complete files only, no temporary ones
+    monkeypatch.setattr(generate_module, "_write_png", real_write)
+    finished = generate("--weights", str(weights), "--seeds", "0-3", "--out", str(out))
+    assert "wrote 3 image(s)" in finished.stdout and "skipped 1" in finished.stdout
+    assert sorted(p.name for p in out.iterdir()) == [f"seed000{i}.png" for i in range(4)]
+
+
+def test_duplicate_seeds_are_rendered_once():
+    from lswap_core.cli.options import parse_seeds
+
+    assert parse_seeds("1,1,0-2") == [1, 0, 2]
 
 
 def test_a_preset_network_is_the_same_on_every_run(tmp_path):

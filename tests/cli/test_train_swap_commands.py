@@ -74,7 +74,7 @@ def test_swap_and_layer_analysis(trained, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (8, 8)
-    result = runner.invoke(app, [*args, "--grid", "--layers", "coarse", "--strength", "0.5"])
+    result = runner.invoke(app, [*args, "--grid", "--layers", "coarse", "--strength", "0.5", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert Image.open(out).size[0] == 3 * 8 + 2 * 2
     figure = tmp_path / "layers.png"
