@@ -220,7 +220,8 @@ def load_state_strict(module: nn.Module, tensors: Mapping[str, torch.Tensor], *,
 def _existing(path: str | Path, what: str) -> Path:
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a {what} file", hint="pass the file itself")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise CheckpointError(f"{path} is a folder, not {article} {what} file", hint="pass the file itself")
     if not path.is_file():
         raise CheckpointError(f"{what} file {path} does not exist", hint="check the path")
     return path

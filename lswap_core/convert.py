@@ -36,8 +36,9 @@ def _why_unreadable(source: Path) -> CheckpointError | None:
     """For a checkpoint no converter recognised: the error reading it gives (code refused, a
     truncated file), which says more than "not recognised"; ``None`` when it reads."""
     head = file_head(source)
-    if not source.is_file() or not (head.is_zip or head.head[:1] == b"\x80"):
-        return None  # not a pickle or a torch.save archive
+    looks_like_checkpoint = head.is_zip or head.head[:1] == b"\x80" or head.head[:4] == b"PK\x03\x04"
+    if not source.is_file() or not looks_like_checkpoint:
+        return None  # not a pickle or a torch.save archive (whole or cut short)
     try:
         load_checkpoint(source)
     except CheckpointError as exc:
