@@ -28,18 +28,19 @@ def register(app: typer.Typer) -> None:
         size: Annotated[int, typer.Option(help="Side of the input images (the generator's resolution).")] = 1024,
         repeats: Annotated[int, typer.Option(help="Timed runs per measurement (the median is kept).")] = 3,
         threads: Annotated[int | None, typer.Option(help="Intra-op threads; default: all cores.")] = None,
-        device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+        device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1...; auto picks cuda when available.")] = "auto",
     ) -> None:
         """Per-image time of smoothswap, arcface (IR-SE-50, iresnet100) and deep3dface, single and batched."""
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
+        from lswap_core.devices import resolve_device
         from lswap_core.registry import load_component
 
         from .common import matmul_ceiling_gflops, peak_rss_gib, print_table, set_threads, time_ms
 
         used_threads = set_threads(threads)
-        target = torch.device(device)
+        target = resolve_device(device)
         ceiling = matmul_ceiling_gflops(device=target)
         rows = []
         for label, (kind, name, config) in NETWORKS.items():
@@ -57,7 +58,7 @@ def register(app: typer.Typer) -> None:
             rows.append((label, flops / 1e9, single, batched, single / batched, achieved / ceiling))
             del network
         print_table(
-            f"face networks on {device} ({used_threads} threads, {size}x{size} inputs, batch {batch}; "
+            f"face networks on {target} ({used_threads} threads, {size}x{size} inputs, batch {batch}; "
             f"matmul ceiling {ceiling:.0f} GFLOP/s, peak RSS {peak_rss_gib():.2f} GiB)",
             ["network", "GFLOP/image", "ms/image (1)", f"ms/image ({batch})", "batching speed-up", "fraction of ceiling"],
             rows,

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         num_ws: Annotated[int, typer.Option(help="W+ rows (18 for a 1024² StyleGAN2).")] = 18,
         repeats: Annotated[int, typer.Option(help="Timed runs per cell (median reported).")] = 5,
         threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: all cores).")] = None,
-        device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+        device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1...; auto picks cuda when available.")] = "auto",
     ) -> None:
         """Forward and training-step timings of the mixer beside the official per-row layout."""
         import torch
