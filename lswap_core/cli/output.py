@@ -25,6 +25,11 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def report_warning(message: str) -> None:
+    """Print a problem that did not stop the command as one yellow line on stderr."""
+    stderr_console().print(Text.assemble(("warning: ", "bold yellow"), (" ".join(message.split()), "yellow")))
+
+
 def report_failure(failure: Failure) -> None:
     """Print a failure as one line on stderr: red with ``error:`` for errors, yellow for interruptions."""
     message = " ".join(failure.message.split())  # never more than one line

@@ -6,6 +6,15 @@ and image handling on their results.
 """
 
 from .alignment import AlignedFace, FaceTransform, align_face, ffhq_quad, quad_transform
-from .selection import order_faces, select_face
+from .selection import no_face_error, order_faces, select_face
 
-__all__ = ["AlignedFace", "FaceTransform", "align_face", "ffhq_quad", "order_faces", "quad_transform", "select_face"]
+__all__ = [
+    "AlignedFace",
+    "FaceTransform",
+    "align_face",
+    "ffhq_quad",
+    "no_face_error",
+    "order_faces",
+    "quad_transform",
+    "select_face",
+]

@@ -17,6 +17,15 @@ def order_faces(faces: Sequence[DetectedFace]) -> list[DetectedFace]:
     return sorted(faces, key=lambda face: ((face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2))
 
 
+def no_face_error(source: str = "the image") -> NoFaceError:
+    """The error for an image that shows no face, naming it (``source``) and what to try."""
+    return NoFaceError(
+        f"no face found in {source}",
+        hint="use a photo with a clearly visible face, roughly frontal and at least 40 pixels wide, "
+        "or lower --min-score (e.g. 0.3) for a partly covered face",
+    )
+
+
 def select_face(faces: Sequence[DetectedFace], face_index: int | None = None, *, source: str = "the image") -> DetectedFace:
     """The one face to use.
 
@@ -30,10 +39,7 @@ def select_face(faces: Sequence[DetectedFace], face_index: int | None = None, *,
     """
     ordered = order_faces(faces)
     if not ordered:
-        raise NoFaceError(
-            f"no face found in {source}",
-            hint="use a photo with a clearly visible face, roughly frontal and at least 40 pixels wide",
-        )
+        raise no_face_error(source)
     if face_index is None:
         if len(ordered) > 1:
             raise SeveralFacesError(

@@ -110,16 +110,82 @@ def test_landmarks_fall_inside_their_boxes(exports, detector):
             assert top + 0.25 * (bottom - top) < centre[1] < bottom - 0.25 * (bottom - top)
 
 
-def test_photos_without_faces_and_with_several(analyzer, group):
-    for name in ("face-with-mask.jpg", "single-face-crop.png"):
-        with torch.no_grad(), pytest.raises(NoFaceError, match="no face found"):
-            select_face(analyzer.detect(load_image(IMAGES / name)), source=name)
+def test_photos_without_faces_and_with_several(exports, analyzer, group):
+    # the "mask" photo shows a surgical mask on its own, no person: nothing is found even at a low threshold
+    mask_photo = load_image(IMAGES / "face-with-mask.jpg")
+    low = lswap_core.load_face_analyzer("faceapi", weights=exports["analyzer"], min_score=0.3)
+    with torch.no_grad():
+        assert analyzer.detect(mask_photo) == [] and low.detect(mask_photo) == []
+    with pytest.raises(NoFaceError, match="no face found in face-with-mask.jpg; .*lower --min-score"):
+        select_face([], source="face-with-mask.jpg")
     _, faces, _ = group
     with pytest.raises(SeveralFacesError, match="--face-index 0..5"):
         select_face(faces, source="group-6-faces.jpg")
     assert select_face(faces, 5) is faces[5]
     with pytest.raises(InputError, match="out of range"):
         select_face(faces, 6)
+
+
+@pytest.mark.parametrize("detector", ["ssd_mobilenetv1", "tiny_face_detector"])
+def test_a_face_filling_the_frame_is_found(exports, detector):
+    """The 112² crop: found through the close-up search alone, with its landmarks on the face."""
+    options = {"detector": detector, "landmarks": "face_landmark_68" if detector == "ssd_mobilenetv1" else "face_landmark_68_tiny"}
+    analyzer = lswap_core.load_face_analyzer("faceapi", weights=exports["analyzer"], **options)
+    without_search = lswap_core.load_face_analyzer("faceapi", weights=exports["analyzer"], close_up_padding=0.0, **options)
+    crop = load_image(IMAGES / "single-face-crop.png")
+    with torch.no_grad():
+        assert without_search.detect(crop) == []
+        (face,) = analyzer.detect(crop)
+    assert face.score > 0.85
+    left, top, right, bottom = face.box  # pixels of the 112² crop; the face may reach past its edges
+    assert -15 < left < 10 and 5 < top < 30 and 80 < right < 100 and 105 < bottom < 130
+    eyes = (face.landmarks[36:42].mean(dim=0), face.landmarks[42:48].mean(dim=0))
+    assert 25 < eyes[0][0] < 45 and 60 < eyes[1][0] < 80 and all(40 < eye[1] < 56 for eye in eyes)
+    mouth = face.landmarks[48:68].mean(dim=0)
+    assert 45 < mouth[0] < 65 and 85 < mouth[1] < 100
+
+
+def test_a_close_up_keeps_the_photo_coordinates(analyzer):
+    """A tight crop of the astronaut's face, found only by the close-up search, has the landmarks the
+    whole photo gives, shifted by the crop's corner."""
+    photo = load_image(IMAGES / "astronaut.png")
+    left, top = 185, 80
+    with torch.no_grad():
+        (whole,) = analyzer.detect(photo)
+        (close_up,) = analyzer.detect(photo[:, top:175, left:262])
+    distances = (close_up.landmarks + torch.tensor([left, top]) - whole.landmarks).norm(dim=1)
+    assert distances.mean() < 2 and distances.max() < 5
+
+
+def test_a_large_close_up_is_found_at_its_own_scale(analyzer):
+    """The 112² crop enlarged to 1400²: found (searched shrunk), with the small crop's landmarks scaled up."""
+    crop = load_image(IMAGES / "single-face-crop.png")
+    large = torch.nn.functional.interpolate(crop[None], size=(1400, 1400), mode="bicubic", align_corners=False)[0].clamp(-1, 1)
+    with torch.no_grad():
+        (small,) = analyzer.detect(crop)
+        (face,) = analyzer.detect(large)
+    scale = 1400 / 112
+    distances = ((face.landmarks + 0.5) / scale - 0.5 - small.landmarks).norm(dim=1)  # in pixels of the 112² crop
+    assert distances.mean() < 1.5 and distances.max() < 3
+    assert all(abs(a / scale - b) < 3 for a, b in zip(face.box, small.box))
+
+
+def test_photos_with_faces_are_searched_as_before(exports, analyzer, group):
+    """The close-up search runs only where nothing was found: the group photo's faces are face-api's."""
+    plain = lswap_core.load_face_analyzer("faceapi", weights=exports["analyzer"], close_up_padding=0.0)
+    image, faces, _ = group
+    with torch.no_grad():
+        expected = order_faces(plain.detect(image))
+    assert [(f.box, f.score) for f in faces] == [(f.box, f.score) for f in expected]
+    assert [round(f.score, 3) for f in faces] == [0.969, 0.954, 0.984, 0.96, 0.961, 0.946]
+
+
+def test_min_score_keeps_only_faces_scored_that_high(exports, group):
+    strict = lswap_core.load_face_analyzer("faceapi", weights=exports["analyzer"], min_score=0.965)
+    image, faces, _ = group
+    with torch.no_grad():
+        kept = order_faces(strict.detect(image))
+    assert [f.box for f in kept] == [f.box for f in faces if f.score >= 0.965] and len(kept) == 2
 
 
 def test_expression_age_and_gender_of_the_astronaut(analyzer):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lswap_core.errors import InputError, NoFaceError, SeveralFacesError
-from lswap_core.faces import FaceTransform, align_face, ffhq_quad, order_faces, select_face
+from lswap_core.faces import FaceTransform, align_face, ffhq_quad, no_face_error, order_faces, select_face
 from lswap_core.interfaces import DetectedFace
 
 
@@ -102,8 +102,10 @@ def test_faces_are_numbered_left_to_right():
 
 
 def test_face_selection_errors():
-    with pytest.raises(NoFaceError, match="no face found in photo.jpg"):
+    with pytest.raises(NoFaceError, match="no face found in photo.jpg; .* or lower --min-score"):
         select_face([], source="photo.jpg")
+    error = no_face_error("a.png")
+    assert isinstance(error, NoFaceError) and str(error).startswith("no face found in a.png; ")
     with pytest.raises(SeveralFacesError, match="shows 2 faces; choose one with --face-index 0..1"):
         select_face([face_at(0), face_at(50)], source="photo.jpg")
     with pytest.raises(InputError, match="out of range"):
