@@ -25,6 +25,10 @@ from .errors import ConfigError
 
 T = TypeVar("T")
 
+# What reading YAML raises besides its own errors: explicit tags with bad values (``!!int 1.5``,
+# an impossible ``!!timestamp``) raise ValueError, and deep nesting exhausts the recursion limit.
+YAML_FAILURES = (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError)
+
 # kind -> "module:Class" of its schema; imported only when a file of that kind is read.
 CONFIG_KINDS: dict[str, str] = {"train": "lswap_core.training.schema:TrainConfig"}
 BUILTIN_CONFIG_PACKAGE = "lswap_configs"
@@ -177,7 +181,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {text!r} is not of the form key.path=value", hint="e.g. --set train.steps=100")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
+    except YAML_FAILURES as exc:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({_yaml_problem(exc)})") from None
     return key.split("."), value
 
@@ -220,7 +224,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except YAML_FAILURES as exc:
         raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}", hint="fix the file") from None
     if data is None:
         return {}
@@ -229,9 +233,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def _yaml_problem(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
