@@ -25,9 +25,10 @@ from .errors import ConfigError
 
 T = TypeVar("T")
 
-# What reading YAML raises besides its own errors: explicit tags with bad values (``!!int 1.5``,
-# an impossible ``!!timestamp``) raise ValueError, and deep nesting exhausts the recursion limit.
-YAML_FAILURES = (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError)
+# ``yaml.safe_load`` builds plain data only, so whatever it raises means the text is malformed:
+# besides its own errors, explicit tags with bad values (``!!int 1.5``, an impossible
+# ``!!timestamp``) raise ValueError or AttributeError, and deep nesting a RecursionError.
+YAML_FAILURES = (Exception,)
 
 # kind -> "module:Class" of its schema; imported only when a file of that kind is read.
 CONFIG_KINDS: dict[str, str] = {"train": "lswap_core.training.schema:TrainConfig"}
@@ -49,7 +50,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T
     hints = typing.get_type_hints(cls)
     unknown = [key for key in data if key not in fields]
     if unknown:
-        raise unknown_key_error(unknown[0], list(fields), where or "the top level")
+        raise unknown_key_error(str(unknown[0]), list(fields), where or "the top level")
     values: dict[str, Any] = {}
     for name, field in fields.items():
         if name in data:
