@@ -35,6 +35,7 @@ from torch import nn
 
 from .errors import CheckpointError
 from .files import atomic_path
+from .legacy_pickle import CORRUPT_FILE_ERRORS
 from .config import to_data
 from .version import __version__
 
@@ -147,14 +148,18 @@ def read_export(path: str | Path, *, device: str | torch.device = "cpu") -> Expo
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             metadata = dict(handle.metadata() or {})
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - safe_open has no items()
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
+        # TypeError: torch cannot take a shape past int64 from the header (found by tests/fuzz)
         raise _corrupt(path, exc) from None
     if f"{_META_PREFIX}kind" not in metadata:
         raise CheckpointError(
             f"{path} is a safetensors file but not an lswap export (no lswap metadata)",
             hint=f"import it with `lswap convert {path} OUT.safetensors`",
         )
-    version = int(metadata.get(f"{_META_PREFIX}format_version", "0"))
+    try:
+        version = int(metadata.get(f"{_META_PREFIX}format_version", "0"))
+    except ValueError:
+        raise CheckpointError(f"{path} has a malformed export format version", hint="re-download or re-export it") from None
     if version > EXPORT_FORMAT_VERSION:
         raise CheckpointError(
             f"{path} is export format {version}, this lswap reads up to {EXPORT_FORMAT_VERSION}",
@@ -164,8 +169,10 @@ def read_export(path: str | Path, *, device: str | torch.device = "cpu") -> Expo
         config = json.loads(metadata.get(f"{_META_PREFIX}config", "{}"))
         provenance = json.loads(metadata.get(f"{_META_PREFIX}provenance", "{}"))
         records = {key[len(_RECORD_PREFIX) :]: json.loads(value) for key, value in metadata.items() if key.startswith(_RECORD_PREFIX)}
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
         raise _corrupt(path, exc) from None
+    if not isinstance(config, dict) or not isinstance(provenance, dict):
+        raise CheckpointError(f"{path} has a malformed config or provenance (not a JSON object)", hint="re-download or re-export it")
     return Export(
         kind=metadata[f"{_META_PREFIX}kind"],
         name=metadata.get(f"{_META_PREFIX}name", ""),
@@ -277,7 +284,7 @@ def load_resume_state(path: str | Path, *, map_location: str | torch.device = "c
                 hint="resume only from states lswap wrote",
             ) from None
         raise _corrupt(path, exc) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except CORRUPT_FILE_ERRORS as exc:  # torch's reader of a damaged file raises many types
         raise _corrupt(path, exc) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path} is not an lswap resume state", hint="pass a file from a run's resume folder")

@@ -29,6 +29,9 @@ T = TypeVar("T")
 # besides its own errors, explicit tags with bad values (``!!int 1.5``, an impossible
 # ``!!timestamp``) raise ValueError or AttributeError, and deep nesting a RecursionError.
 YAML_FAILURES = (Exception,)
+# Aliases let a few hundred bytes stand for billions of nodes ("billion laughs"); a config
+# never needs more than this many once its aliases are expanded.
+MAX_EXPANDED_NODES = 100_000
 
 # kind -> "module:Class" of its schema; imported only when a file of that kind is read.
 CONFIG_KINDS: dict[str, str] = {"train": "lswap_core.training.schema:TrainConfig"}
@@ -184,6 +187,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except YAML_FAILURES as exc:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({_yaml_problem(exc)})") from None
+    problem = _expansion_problem(value)
+    if problem:
+        raise ConfigError(f"--set {text!r}: the value {problem}")
     return key.split("."), value
 
 
@@ -227,11 +233,53 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(text)
     except YAML_FAILURES as exc:
         raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}", hint="fix the file") from None
+    problem = _expansion_problem(data)
+    if problem:
+        raise ConfigError(f"{path} {problem}", hint="write the values out instead of through aliases")
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of keys to values, got {_type_name(data)}")
     return data
+
+
+def _expansion_problem(data: Any) -> str | None:
+    """Why ``data`` cannot be copied node by node: an alias that contains itself, or too many nodes."""
+    sizes: dict[int, int] = {}  # id -> expanded node count; shared (aliased) nodes are counted once here
+    in_progress: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (Mapping, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise _Recursive
+        in_progress.add(key)
+        children = node.values() if isinstance(node, Mapping) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_NODES:
+                break
+        in_progress.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        total = size(data)
+    except _Recursive:
+        return "holds an alias that contains itself"
+    except RecursionError:
+        return "is nested too deeply"
+    if total > MAX_EXPANDED_NODES:
+        return f"expands through its aliases to more than {MAX_EXPANDED_NODES:,} values"
+    return None
+
+
+class _Recursive(Exception):
+    """A YAML node reached again while it is being counted."""
 
 
 def _yaml_problem(exc: Exception) -> str:

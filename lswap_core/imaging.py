@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,10 @@ from .conventions import resize
 from .errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# The formats of IMAGE_SUFFIXES (PIL opens JPEGs with several pictures, MPO, as JPEG). PIL reads
+# others, and some (EPS) by running Ghostscript on the file, so a photo.png that is in fact a
+# PostScript program is refused instead of run.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
 TRANSPARENT_BACKGROUND = (255, 255, 255)  # transparent pixels are shown over white, as a browser shows them
 
 
@@ -43,6 +48,8 @@ def load_image(path: str | Path) -> Tensor:
     over white), 16-bit and floating-point images (rescaled), and photos whose
     EXIF orientation says they are rotated (turned upright).
 
+    Only the formats of `IMAGE_SUFFIXES` are read, whatever the file's name.
+
     :raises InputError: the path is missing, a folder, or not a readable image.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -51,7 +58,7 @@ def load_image(path: str | Path) -> Tensor:
     if not path.is_file():
         raise InputError(f"image {path} does not exist" if not path.exists() else f"{path} is a folder, not an image")
     try:
-        with Image.open(path) as opened:
+        with Image.open(path, formats=IMAGE_FORMATS) as opened:
             opened.load()
             image = _upright(opened, ImageOps)
             pixels = _rgb_pixels(image)
@@ -59,17 +66,24 @@ def load_image(path: str | Path) -> Tensor:
         raise InputError(f"{path} is not an image file lswap can read", hint=f"use one of {', '.join(IMAGE_SUFFIXES)}") from None
     except Image.DecompressionBombError as exc:
         raise InputError(f"{path} is too large to open safely ({exc})", hint="resize it first") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, struct.error, TypeError) as exc:
+        # struct.error: PIL reading a cut header; TypeError: a TIFF strip offset stored as a float (tests/fuzz)
         raise InputError(f"{path} is truncated or corrupt ({exc})", hint="re-export the image") from None
-    tensor = torch.from_numpy(pixels).permute(2, 0, 1).float()
-    return tensor / 127.5 - 1
+    except MemoryError:
+        raise InputError(f"{path} is too large to load into memory", hint="resize it first") from None
+    try:
+        tensor = torch.from_numpy(pixels).permute(2, 0, 1).float()
+        return tensor / 127.5 - 1
+    except RuntimeError:  # torch's allocator: "can't allocate memory" (tests/fuzz: a 10 x 8454156 PNG)
+        height, width = pixels.shape[:2]
+        raise InputError(f"{path} ({width}x{height} pixels) is too large to load into memory", hint="resize it first") from None
 
 
 def _upright(image, image_ops):  # type: ignore[no-untyped-def]
     """Apply the EXIF orientation; an unreadable EXIF block leaves the image as stored."""
     try:
         return image_ops.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):  # struct.error: a cut EXIF header
         return image
 
 

@@ -31,7 +31,9 @@ import hashlib
 import io
 import pickle
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,6 +60,39 @@ _TORCH_DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name),
 
 class UnsafePickleError(CheckpointError):
     """The file names a callable that lswap does not load."""
+
+
+def _lzma_error() -> tuple[type[Exception], ...]:
+    try:
+        import lzma
+    except ImportError:  # a Python built without lzma
+        return ()
+    return (lzma.LZMAError,)
+
+
+# What reading a damaged or hostile file raises besides pickle's own errors: a BUILD or REDUCE
+# applied to the wrong object (AttributeError, TypeError, IndexError), lengths beyond any limit
+# (OverflowError, MemoryError), zip records that point outside the file (OSError, EOFError),
+# damaged compressed members (zlib.error, bz2's OSError, LZMAError), zip features Python lacks
+# (NotImplementedError, a RuntimeError), torch's own checks of legacy files (AssertionError,
+# struct.error), and numpy's dtype.__setstate__, which fails on some malformed states without
+# setting an exception (SystemError). Found by tests/fuzz; anything else escaping a loader is a bug.
+CORRUPT_FILE_ERRORS: tuple[type[BaseException], ...] = (
+    pickle.UnpicklingError, EOFError, ValueError, LookupError, RuntimeError, TypeError, AttributeError,
+    OverflowError, MemoryError, OSError, AssertionError, SystemError, struct.error, zlib.error, zipfile.BadZipFile,
+    *_lzma_error(),
+)
+
+
+def corrupt_file_error(path: Path, exc: BaseException) -> CheckpointError:
+    """The `CheckpointError` for a file that raised one of `CORRUPT_FILE_ERRORS` while being read."""
+    if isinstance(exc, MemoryError):
+        return CheckpointError(
+            f"{path} is corrupt or too large to load: it asks for more memory than is available", hint="re-download it"
+        )
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    return CheckpointError(f"{path} is truncated or not a checkpoint ({reason})", hint="re-download it")
 
 
 @dataclasses.dataclass
@@ -266,8 +301,14 @@ def _lightning_globals() -> dict[tuple[str, str], Any]:
 _PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     """A ``pickle.Unpickler`` that resolves only allow-listed globals.
+
+    It is pickle's Python implementation: the C one keeps its memo in an array
+    as long as the largest index a file names, so one ``LONG_BINPUT`` with an
+    index of 2**30 makes it allocate and clear 16 GB (found by tests/fuzz);
+    the Python one keeps a dict. Official files hold few, large opcodes, so
+    the speed is the same.
 
     :param storages: for ``torch.save`` files, a function from a storage
         key, its dtype and its element count (when the file records it) to
@@ -305,6 +346,23 @@ class RestrictedUnpickler(pickle.Unpickler):
             hint="only tensors and plain data are read from checkpoints; export the weights as a state dict",
         )
 
+    def load_build(self) -> None:
+        """``BUILD``, except that numpy dtypes and arrays take only the states of plain numbers.
+
+        numpy's ``__setstate__`` accepts states it then fails on (found by tests/fuzz): a
+        float32 dtype flagged as holding objects, an array turned into an object array over
+        raw bytes when its ``__setstate__`` fails half-way, which crashes the process when it
+        is freed (SystemError, "get_clear_loop not set", a segmentation fault).
+        """
+        state, target = self.stack[-1], self.stack[-2] if len(self.stack) > 1 else None
+        if isinstance(target, np.dtype) and (target.hasobject or not _plain_dtype_state(state)):
+            raise UnsafePickleError(f"{self._source} holds a numpy dtype with an unusual state", hint="the file is corrupt")
+        if isinstance(target, np.ndarray) and (target.dtype.hasobject or not _plain_array_state(state)):
+            raise UnsafePickleError(f"{self._source} holds a numpy array that is not of plain numbers", hint="the file is corrupt")
+        super().load_build()
+
+    dispatch: ClassVar[dict[int, Any]] = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}  # type: ignore[attr-defined]
+
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage" and self._storages is not None):
             raise UnsafePickleError(f"{self._source} has an unsupported persistent record", hint="the file is corrupt")
@@ -314,6 +372,34 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise UnsafePickleError(f"{self._source} has a storage of unknown type {storage_type!r}")
         numel = pid[4] if len(pid) > 4 and isinstance(pid[4], int) else None  # both formats record it here
         return StorageRef(self._storages(key, dtype, numel))
+
+
+def _plain_dtype_state(state: Any) -> bool:
+    """The pickled state of a dtype that is no subarray, no record and holds no objects
+    (``(3, '<', None, None, None, -1, -1, 0)`` for float32; flags 8 for unicode strings)."""
+    return (
+        isinstance(state, tuple)
+        and len(state) in (8, 9)
+        and state[0] in (3, 4)
+        and isinstance(state[1], str)
+        and len(state[1]) == 1
+        and state[2] is None
+        and state[3] is None
+        and state[4] is None
+        and all(isinstance(value, int) for value in state[5:8])
+        and state[7] in (0, 8)
+    )
+
+
+def _plain_array_state(state: Any) -> bool:
+    """The pickled state of an array of numbers: ``([version,] shape, dtype, is_fortran, raw bytes)``."""
+    return (
+        isinstance(state, tuple)
+        and len(state) in (4, 5)
+        and isinstance(state[-3], np.dtype)
+        and not state[-3].hasobject
+        and isinstance(state[-1], (bytes, bytearray))
+    )
 
 
 def _inert_reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -349,9 +435,8 @@ def load_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | 
             return RestrictedUnpickler(handle, source=str(path), extra=extra).load()
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is truncated or not a checkpoint ({reason})", hint="re-download it") from None
+    except CORRUPT_FILE_ERRORS as exc:
+        raise corrupt_file_error(path, exc) from None
 
 
 def _load_legacy_torch_save(handle: Any, path: Path) -> Any:
@@ -406,9 +491,8 @@ def peek_checkpoint(path: str | Path, *, extra: Mapping[tuple[str, str], Any] | 
             return _peek_legacy_torch_save(handle, path, extra)
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is truncated or not a checkpoint ({reason})", hint="re-download it") from None
+    except CORRUPT_FILE_ERRORS as exc:
+        raise corrupt_file_error(path, exc) from None
 
 
 def _peek_legacy_torch_save(handle: Any, path: Path, extra: Mapping[tuple[str, str], Any] | None) -> Any:

@@ -13,16 +13,17 @@ Everything here reads files as data through `lswap_core.legacy_pickle`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import CheckpointError
-from .legacy_pickle import load_checkpoint, peek_checkpoint
+from .legacy_pickle import CORRUPT_FILE_ERRORS, load_checkpoint, peek_checkpoint
 
 HEAD_BYTES = 1 << 20  # how much of a file `FileHead.head` holds
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".tar")
@@ -41,7 +42,7 @@ class FileHead:
                 with open(path, "rb") as handle:
                     self.head = handle.read(HEAD_BYTES)
                 self.is_zip = zipfile.is_zipfile(path)
-            except OSError:
+            except CORRUPT_FILE_ERRORS:  # is_zipfile raises BadZipFile for some damaged end records
                 pass
         self._archive_pickle: bytes | None = None
         self._peeked: Any = _NOT_PEEKED
@@ -57,7 +58,7 @@ class FileHead:
                         pickles = [name for name in archive.namelist() if name.endswith("data.pkl")]
                         if pickles:
                             self._archive_pickle = archive.read(pickles[0])
-                except (OSError, zipfile.BadZipFile):
+                except CORRUPT_FILE_ERRORS:  # a damaged archive: nothing to sniff in it
                     pass
         return self._archive_pickle
 
@@ -121,6 +122,39 @@ def load_state_dict(path: Path, key: str | None, what: str) -> dict[str, torch.T
         where = f"state dict under {key!r}" if key else "state dict"
         raise CheckpointError(f"{path} holds no {where} (it has {found}), so it is not {what}", hint="pass the official file")
     return {name: tensor.detach().clone().float() if tensor.is_floating_point() else tensor.clone() for name, tensor in tensors.items()}
+
+
+# What reading a state dict's structure raises when the file is malformed: a key name that is no
+# number where a block index belongs, a tensor of the wrong rank, an odd value type.
+MALFORMED_STRUCTURE_ERRORS = (LookupError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError)
+
+
+@contextlib.contextmanager
+def reading_structure(path: Path, what: str) -> Iterator[None]:
+    """Turn the errors of reading a checkpoint's architecture from its keys and shapes into a
+    `CheckpointError` (found by tests/fuzz: ``int('')`` of a key ``layer1..conv1.weight``)."""
+    try:
+        yield
+    except MALFORMED_STRUCTURE_ERRORS as exc:
+        text = str(exc).strip()
+        reason = f"{type(exc).__name__}: {text.splitlines()[0][:160]}" if text else type(exc).__name__
+        raise CheckpointError(f"{path} is a malformed {what} ({reason})", hint="pass the official file") from None
+
+
+def check_block_numbers(path: Path, keys: Iterable[str], prefix: str, blocks: tuple[int, ...], what: str) -> None:
+    """Refuse ResNet stages whose block numbers (``layer2.0.``, ``layer2.1.``...) have gaps: block
+    counts are read from the largest number, and one key ``layer1.99999999.bn1.weight`` would
+    otherwise build a network of a hundred million blocks."""
+    keys = list(keys)
+    for stage, count in enumerate(blocks, 1):
+        stage_prefix = f"{prefix}layer{stage}."
+        numbers = {key[len(stage_prefix) :].split(".")[0] for key in keys if key.startswith(stage_prefix)}
+        canonical = all(number.isdecimal() and str(int(number)) == number and int(number) < count for number in numbers)
+        if len(numbers) != count or not canonical:  # so exactly "0" ... str(count - 1)
+            raise CheckpointError(
+                f"{path}: the blocks of {stage_prefix[:-1]} are not numbered 0 to {count - 1}, so it is not {what}",
+                hint="pass the official file",
+            )
 
 
 def require_keys(tensors: Mapping[str, torch.Tensor], keys: list[str], path: Path, what: str) -> None:

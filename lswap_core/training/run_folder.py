@@ -67,6 +67,20 @@ class RunFolder:
         self.make_writable()
         self.clear()
 
+    def prepare_resume(self) -> None:
+        """Check that the folder can be written, and remove what a killed process left half-written."""
+        self.make_writable()
+        self.remove_temporaries()
+
+    def remove_temporaries(self) -> None:
+        """Delete the temporary files of atomic writes that a killed process never renamed into place.
+
+        Only the one process training in this folder writes there, so any left now are orphans.
+        """
+        for folder in (self.root, self.checkpoints, self.samples):
+            for temp in folder.glob(".*.tmp") if folder.is_dir() else ():
+                temp.unlink(missing_ok=True)
+
     def clear(self) -> None:
         """Delete the files of an earlier run (its config, metrics, samples, resume states and mixer)."""
         try:
@@ -75,6 +89,7 @@ class RunFolder:
                     shutil.rmtree(folder)
             for path in (self.config, self.metrics, self.export):
                 path.unlink(missing_ok=True)
+            self.remove_temporaries()
         except OSError as exc:
             raise InputError(f"cannot clear {self.root}: {exc.strerror or exc}", hint="choose another --out") from None
 

@@ -179,7 +179,7 @@ class Trainer:
         error: LswapError | None = None
         if self.dist.is_main:
             try:
-                self.folder.prepare_new(overwrite=overwrite) if fresh else self.folder.make_writable()
+                self.folder.prepare_new(overwrite=overwrite) if fresh else self.folder.prepare_resume()
             except LswapError as exc:
                 error = exc
         if self.dist.any(error is not None):

@@ -16,7 +16,7 @@ import torch
 
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_plugins.backbones.irse import stage_blocks
-from lswap_core.official_files import file_head, load_state_dict, require_keys
+from lswap_core.official_files import check_block_numbers, file_head, load_state_dict, reading_structure, require_keys
 from lswap_plugins.backbones.resnet import count_blocks
 
 from .embedder import PUBLISHED_BLOCKS
@@ -62,12 +62,13 @@ class IRSEConverter(_StateDictConverter):
     def convert(self, path: Path) -> ConvertedWeights:
         tensors = self._read(path)
         shapes = {key: tuple(value.shape) for key, value in tensors.items()}
-        config = {
-            "backbone": "ir_se50",
-            "blocks": stage_blocks(shapes),
-            "width": shapes["input_layer.0.weight"][0],
-            "embedding_dim": shapes["output_layer.3.weight"][0],
-        }
+        with reading_structure(path, self.what):
+            config = {
+                "backbone": "ir_se50",
+                "blocks": stage_blocks(shapes),
+                "width": shapes["input_layer.0.weight"][0],
+                "embedding_dim": shapes["output_layer.3.weight"][0],
+            }
         return self._result(tensors, config, "TreB1eN IR-SE state dict")
 
 
@@ -81,12 +82,14 @@ class IResNetConverter(_StateDictConverter):
 
     def convert(self, path: Path) -> ConvertedWeights:
         tensors = self._read(path)
-        blocks = count_blocks(list(tensors))
-        backbone = "iresnet100" if blocks == PUBLISHED_BLOCKS["iresnet100"] else "iresnet50"
-        config = {
-            "backbone": backbone,
-            "blocks": blocks,
-            "width": tensors["conv1.weight"].shape[0],
-            "embedding_dim": tensors["fc.weight"].shape[0],
-        }
+        with reading_structure(path, self.what):
+            blocks = count_blocks(list(tensors))
+            check_block_numbers(path, tensors, "", blocks, self.what)
+            backbone = "iresnet100" if blocks == PUBLISHED_BLOCKS["iresnet100"] else "iresnet50"
+            config = {
+                "backbone": backbone,
+                "blocks": blocks,
+                "width": tensors["conv1.weight"].shape[0],
+                "embedding_dim": tensors["fc.weight"].shape[0],
+            }
         return self._result(tensors, config, "insightface arcface_torch iresnet state dict")

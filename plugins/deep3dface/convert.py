@@ -16,7 +16,7 @@ from pathlib import Path
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_core.files import sha256_of
-from lswap_core.official_files import file_head, load_state_dict, require_keys
+from lswap_core.official_files import check_block_numbers, file_head, load_state_dict, reading_structure, require_keys
 from lswap_plugins.backbones.resnet import count_blocks
 
 from .face_model import BFM_FILE, REFERENCE_FILE
@@ -62,7 +62,10 @@ class Deep3DFaceConverter(Converter):
         require_keys(tensors, list(_SIGNATURE), path, WHAT)
         bfm = find_beside_or_cached(path, BFM_FILE, "bfm")
         reference = find_beside_or_cached(path, REFERENCE_FILE, "deep3dface")
-        config = Deep3DFaceConfig(layers=count_blocks(list(tensors), "backbone."), width=tensors["backbone.conv1.weight"].shape[0])
+        with reading_structure(path, WHAT):
+            layers = count_blocks(list(tensors), "backbone.")
+            check_block_numbers(path, tensors, "backbone.", layers, WHAT)
+            config = Deep3DFaceConfig(layers=layers, width=tensors["backbone.conv1.weight"].shape[0])
         face_model = Deep3DFaceShapeModel(config)
         face_model.load_face_model(bfm, reference)
         regressor_keys = {key for key in face_model.state_dict() if key.startswith(("backbone.", "final_layers."))}

@@ -12,6 +12,7 @@ tensors), IEEE half floats for ``float16``.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def looks_like_manifest(path: Path) -> bool:
         return False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested too deeply
         return False
     return isinstance(data, list) and bool(data) and all(isinstance(g, dict) and "weights" in g and "paths" in g for g in data)
 
@@ -44,15 +45,67 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
         raise CheckpointError(
             f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})", hint="re-download the model files"
         ) from None
+    except RecursionError:
+        raise CheckpointError(f"{path} is not a TF.js weights manifest (JSON nested too deeply)") from None
     if not isinstance(data, list) or not data:
         raise CheckpointError(f"{path} is not a TF.js weights manifest (expected a list of weight groups)")
     for index, group in enumerate(data):
         if not isinstance(group, dict) or not isinstance(group.get("paths"), list) or not isinstance(group.get("weights"), list):
             raise CheckpointError(f"{path}: weight group {index} lacks 'paths' or 'weights'", hint="re-download the model files")
+        for name in group["paths"]:
+            if not _is_shard_name(name):
+                raise CheckpointError(
+                    f"{path}: weight group {index} names a shard {str(name)[:80]!r} that is not a file name beside the manifest",
+                    hint="re-download the model files",
+                )
         for spec in group["weights"]:
             if not isinstance(spec, dict) or not {"name", "shape", "dtype"} <= set(spec):
-                raise CheckpointError(f"{path}: a weight entry of group {index} lacks name, shape or dtype: {spec!r:.80}")
+                raise CheckpointError(f"{path}: a weight entry of group {index} lacks name, shape or dtype: {_shown(spec)}")
+            problem = _spec_problem(spec)
+            if problem:
+                raise CheckpointError(f"{path}: weight entry {_shown(spec.get('name'))} of group {index} {problem}",
+                                      hint="re-download the model files")
     return data
+
+
+def _shown(value: Any) -> str:
+    try:
+        return f"{value!r:.80}"
+    except RecursionError:
+        return "(nested too deeply)"
+
+
+def _is_shard_name(name: Any) -> bool:
+    """A relative path that stays in the manifest's folder (tfjs resolves shards beside the manifest)."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        return False
+    parts = Path(name).parts
+    return not Path(name).is_absolute() and ".." not in parts and bool(parts)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spec_problem(spec: dict[str, Any]) -> str | None:
+    """What is wrong with a weight entry's fields, or ``None``."""
+    if not isinstance(spec["name"], str):
+        return "has a name that is not a string"
+    if not isinstance(spec["shape"], list) or not all(_is_count(size) for size in spec["shape"]):
+        return f"has shape {_shown(spec['shape'])}, not a list of sizes"
+    if not isinstance(spec["dtype"], str):
+        return f"has dtype {_shown(spec['dtype'])}, not a name"
+    quantization = spec.get("quantization")
+    if quantization is not None:
+        if not isinstance(quantization, dict) or not isinstance(quantization.get("dtype"), str):
+            return f"has quantization {_shown(quantization)}, not a record with a dtype"
+        if any(key in quantization and not _is_number(quantization[key]) for key in ("scale", "min")):
+            return "has a quantization scale or min that is not a number"
+    return None
 
 
 def tensor_shapes(groups: list[dict[str, Any]]) -> dict[str, list[int]]:
@@ -61,7 +114,7 @@ def tensor_shapes(groups: list[dict[str, Any]]) -> dict[str, list[int]]:
 
 
 def _entry_size(spec: dict[str, Any], manifest: Path) -> tuple[int, np.dtype]:
-    count = int(np.prod(spec["shape"], dtype=np.int64))
+    count = math.prod(spec["shape"])  # Python integers: a huge shape must not wrap around
     quantization = spec.get("quantization")
     if quantization is not None:
         stored = _QUANTISED_DTYPES.get(quantization.get("dtype"))
@@ -110,7 +163,10 @@ def read_weights(manifest: Path, groups: list[dict[str, Any]] | None = None) -> 
                 f"{manifest.name} needs {', '.join(missing)} beside it in {manifest.parent}",
                 hint="copy the .bin files that came with the manifest into the same folder",
             )
-        data = b"".join(shard.read_bytes() for shard in shards)
+        try:
+            data = b"".join(shard.read_bytes() for shard in shards)
+        except OSError as exc:
+            raise CheckpointError(f"cannot read the shards of {manifest.name}: {exc}", hint="check the files") from None
         offset = 0
         for spec in group["weights"]:
             count, stored = _entry_size(spec, manifest)

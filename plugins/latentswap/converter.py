@@ -26,6 +26,7 @@ from lswap_core.mixer import MIXER_KIND, MIXER_NAME
 _PER_ROW = re.compile(r"^identity_mixer\.mixer\.(\d+)\.(\d+)\.(weight|bias)$")
 _SHARED = re.compile(r"^identity_mixer\.(\d+)\.(weight|bias)$")
 _SPACES = {"wp": "w+", "w": "w", "z": "z"}
+_MALFORMED = (LookupError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError, RecursionError)
 
 
 def _plain(value: Any) -> Any:
@@ -62,6 +63,15 @@ class LatentSwapCheckpointConverter(Converter):
         state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
         if not isinstance(state, dict):
             raise CheckpointError(f"{path} has no state_dict", hint="pass the .ckpt file the official training wrote")
+        try:
+            return self._convert(path, checkpoint, state)
+        except _MALFORMED as exc:  # a missing bias, tensors of the wrong rank, odd hyper-parameters (tests/fuzz)
+            text = str(exc).strip()
+            reason = f"{type(exc).__name__}: {text.splitlines()[0][:160]}" if text else type(exc).__name__
+            raise CheckpointError(f"{path} holds malformed identity_mixer weights or hyper-parameters ({reason})",
+                                  hint="pass the .ckpt file the official training wrote") from None
+
+    def _convert(self, path: Path, checkpoint: dict[str, Any], state: dict[str, Any]) -> ConvertedWeights:
         # Saved only when the module called save_hyperparameters(); the official one keeps them as `hp`.
         hyper = _plain(checkpoint.get("hyper_parameters"))
         hp = hyper.get("hp", hyper) if isinstance(hyper, dict) else {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from lswap_core.interfaces import ConvertedWeights, Converter
-from lswap_core.official_files import file_head, load_state_dict, require_keys
+from lswap_core.official_files import check_block_numbers, file_head, load_state_dict, reading_structure, require_keys
 from lswap_plugins.backbones.resnet import count_blocks
 
 PREFIX = "net."
@@ -37,10 +37,13 @@ class SmoothSwapConverter(Converter):
         state = load_state_dict(path, "state_dict", WHAT)
         require_keys(state, list(_SIGNATURE), path, WHAT)
         tensors = {key[len(PREFIX) :]: value for key, value in state.items() if key.startswith(PREFIX)}
+        with reading_structure(path, WHAT):
+            config = config_from_tensors(tensors)
+            check_block_numbers(path, tensors, "resnet.", config["layers"], WHAT)  # type: ignore[arg-type]
         return ConvertedWeights(
             kind="embedder",
             name="smoothswap",
-            config=config_from_tensors(tensors),
+            config=config,
             tensors=tensors,
             provenance={"format": "LatentSwap smooth identity embedder, PyTorch Lightning checkpoint"},
         )

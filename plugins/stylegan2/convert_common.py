@@ -45,6 +45,46 @@ def check_filter_option(path: Path, value: Any) -> None:
         raise CheckpointError(f"{path}: resample_filter {list(value)} is not supported; lswap uses [1, 3, 3, 1]")
 
 
+# What interpreting the records of a damaged or hostile file raises (a list where a number was
+# recorded, a 1-D tensor where a matrix belongs...): such a file is malformed, not a bug.
+MALFORMED_RECORD_ERRORS = (TypeError, ValueError, AttributeError, LookupError, OverflowError, RuntimeError)
+
+
+def malformed(path: Path, what: str, exc: BaseException) -> CheckpointError:
+    text = str(exc).strip()
+    reason = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    return CheckpointError(f"{path} holds a malformed {what} ({reason[:200]})", hint="pass the official file unmodified")
+
+
+def check_shapes(path: Path, config: StyleGAN2Config, tensors: Mapping[str, Tensor], *, optional: tuple[str, ...] = ()) -> None:
+    """Refuse tensors that are not exactly those of the generator ``config`` describes, before building it.
+
+    The config comes from numbers recorded in the file, so a generator built from it could need far
+    more memory than the file holds (a w_dim of 65536 is 17 GB per mapping layer; found by tests/fuzz).
+    The expected shapes come from a generator built on fake tensors, which hold no memory.
+
+    :param optional: tensors the file may lack (``mapping.w_avg``, estimated when missing).
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from .generator import StyleGAN2Generator
+
+    with FakeTensorMode():
+        expected = {key: tuple(value.shape) for key, value in StyleGAN2Generator(config).state_dict().items()}
+    missing = sorted(set(expected) - set(tensors) - set(optional))
+    unexpected = sorted(set(tensors) - set(expected))
+    misshapen = sorted(key for key in set(expected) & set(tensors) if tuple(tensors[key].shape) != expected[key])
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshapen)):
+        if keys:  # worded as load_state_strict words it
+            problems.append(f"{label}: {', '.join(keys[:6])}" + (f" and {len(keys) - 6} more" if len(keys) > 6 else ""))
+    if problems:
+        raise CheckpointError(
+            f"{path}: the tensors do not fit the generator its records describe ({'; '.join(problems)})",
+            hint="pass the official file unmodified",
+        )
+
+
 def estimate_w_avg(config: StyleGAN2Config, tensors: Mapping[str, Tensor]) -> Tensor:
     """The mean W over `W_AVG_SAMPLES` seeded samples, for files that do not store it."""
     from .generator import StyleGAN2Generator

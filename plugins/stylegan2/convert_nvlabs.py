@@ -24,12 +24,15 @@ from lswap_core.legacy_pickle import PersistentObject, load_checkpoint, module_t
 from lswap_core.official_files import file_head
 
 from .convert_common import (
+    MALFORMED_RECORD_ERRORS,
     W_AVG_NOTE,
     build_config,
     check_filter,
     check_filter_option,
+    check_shapes,
     config_data,
     estimate_w_avg,
+    malformed,
 )
 
 GENERATOR_CLASSES = {
@@ -64,17 +67,21 @@ class NVlabsPickleConverter(Converter):
 
     def convert(self, path: Path) -> ConvertedWeights:
         data = load_checkpoint(path)
-        key, network = self._find_generator(path, data)
-        _check_classes(path, network)
-        kwargs = network.init_kwargs
-        values, notes = _config_values(path, kwargs)
-        config = build_config(path, values)
-        tensors: dict[str, Tensor] = {}
-        for name, tensor in module_tensors(network):
-            if name.endswith("resample_filter"):
-                check_filter(path, name, tensor)  # rebuilt from the config, not stored
-                continue
-            tensors[name] = tensor.float().contiguous()
+        try:
+            key, network = self._find_generator(path, data)
+            _check_classes(path, network)
+            kwargs = network.init_kwargs
+            values, notes = _config_values(path, kwargs)
+            config = build_config(path, values)
+            tensors: dict[str, Tensor] = {}
+            for name, tensor in module_tensors(network):
+                if name.endswith("resample_filter"):
+                    check_filter(path, name, tensor)  # rebuilt from the config, not stored
+                    continue
+                tensors[name] = tensor.float().contiguous()
+        except MALFORMED_RECORD_ERRORS as exc:
+            raise malformed(path, "NVlabs network pickle", exc) from None
+        check_shapes(path, config, tensors, optional=("mapping.w_avg",))
         if "mapping.w_avg" not in tensors:  # w_avg_beta=None networks track no average
             tensors["mapping.w_avg"] = estimate_w_avg(config, tensors)
             notes["w_avg"] = W_AVG_NOTE

@@ -48,7 +48,16 @@ from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_core.legacy_pickle import load_checkpoint
 from lswap_core.official_files import file_head
 
-from .convert_common import W_AVG_NOTE, build_config, check_filter, config_data, estimate_w_avg
+from .convert_common import (
+    MALFORMED_RECORD_ERRORS,
+    W_AVG_NOTE,
+    build_config,
+    check_filter,
+    check_shapes,
+    config_data,
+    estimate_w_avg,
+    malformed,
+)
 from .config import StyleGAN2Config
 
 DEFAULT_LR_MLP = 0.01  # rosinality's Generator(lr_mlp=0.01); its train.py does not change it
@@ -93,8 +102,11 @@ class RosinalityConverter(Converter):
         if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
             raise CheckpointError(f"{path}: g_ema is not a state dict of tensors")
         args = data.get("args") if isinstance(data.get("args"), Mapping) else {}
-        config = build_config(path, _config_values(path, state, args))
-        tensors, unused = _rename(path, state, config)
+        try:
+            config = build_config(path, _config_values(path, state, args))
+            tensors, unused = _rename(path, state, config)
+        except MALFORMED_RECORD_ERRORS as exc:
+            raise malformed(path, "rosinality checkpoint", exc) from None
         if unused:
             shown = ", ".join(sorted(unused)[:6]) + (f" and {len(unused) - 6} more" if len(unused) > 6 else "")
             raise CheckpointError(f"{path}: g_ema has tensors a StyleGAN2 generator does not ({shown})")
@@ -103,6 +115,7 @@ class RosinalityConverter(Converter):
         if isinstance(latent_avg, Tensor) and latent_avg.numel() == config.w_dim:
             tensors["mapping.w_avg"] = latent_avg.reshape(-1).float().contiguous()
         else:
+            check_shapes(path, config, tensors, optional=("mapping.w_avg",))
             tensors["mapping.w_avg"] = estimate_w_avg(config, tensors)
             provenance["w_avg"] = W_AVG_NOTE
         if "lr_mlp" not in args:

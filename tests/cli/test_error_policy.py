@@ -167,6 +167,15 @@ def test_resume_passes_over_a_truncated_newest_state(tmp_path, config_file):
     assert "trained 3 steps (5 -> 8)" in result.stdout
 
 
+def test_resume_removes_the_temporary_files_a_killed_run_left(trained):
+    orphans = [trained / ".mixer.safetensors.k2j4x9.tmp", trained / "checkpoints" / ".step-0000004.pt.q8w1e3.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"half a file")
+    assert invoke("train", "--resume", str(trained), "--steps", "4").exit_code == 0
+    assert not any(orphan.exists() for orphan in orphans)
+    assert not list(trained.rglob(".*.tmp"))
+
+
 def test_resume_reports_and_refuses(trained, config_file):
     done = invoke("train", "--resume", str(trained))
     assert done.exit_code == 0 and "nothing to do: the run is at step 3 of 3" in done.stdout
