@@ -53,7 +53,7 @@ def _sniffs(cls: type[Converter], source: Path) -> bool:
         return False
 
 
-def validate(result: ConvertedWeights, source: Path) -> None:
+def validate(result: ConvertedWeights, source: Path, converter: Converter | None = None) -> None:
     """Build the component the converter describes and load its tensors strictly."""
     if result.kind == "mixer":
         from .mixer import build_mixer  # the mixer is the host's own component
@@ -62,7 +62,11 @@ def validate(result: ConvertedWeights, source: Path) -> None:
         return
     spec = KINDS.get(result.kind)
     if spec is None or not spec.buildable:
-        raise CheckpointError(f"converter produced an unknown component kind {result.kind!r}")
+        module = converter.build(result) if converter is not None else None  # a plugin's own network (Converter.build)
+        if module is None:
+            raise CheckpointError(f"converter produced an unknown component kind {result.kind!r}")
+        load_state_strict(module, result.tensors, source=str(source))
+        return
     entry = get_registry(result.kind).get(result.name)
     component = entry.cls(build_config(entry.cls, None, result.config))
     load_state_strict(component, result.tensors, source=str(source))
@@ -83,7 +87,7 @@ def convert(source: str | Path, output: str | Path, *, format: str | None = None
         raise InputError(f"output {output} must end in .safetensors")
     converter = find_converter(source, format)
     result = converter.convert(source)
-    validate(result, source)
+    validate(result, source, converter)
     provenance = {"source_file": source.name, "converter": converter.name}
     if source.is_file():
         provenance["source_sha256"] = sha256_of(source)

@@ -68,6 +68,10 @@ class TrainingError(LswapError):
     """Training cannot go on (a non-finite loss, an unusable output folder)."""
 
 
+class InversionError(LswapError):
+    """An inversion cannot go on (a non-finite loss while projecting or tuning)."""
+
+
 class Interrupted(LswapError):
     """The user stopped a job (Ctrl-C); the message says what was kept. The CLI exits with status 130."""
 

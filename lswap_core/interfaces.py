@@ -336,10 +336,13 @@ class Inversion:
     :param generator_state: the generator tensors the method tuned (PTI),
         by ``state_dict`` name; only those it changed. ``None`` when the
         generator is untouched.
+    :param seconds: wall time of each stage of the method (``projection``,
+        ``tuning``, ``encoding``...), for reports.
     """
 
     ws: Tensor
     generator_state: dict[str, Tensor] | None = None
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def apply(self, generator: Generator) -> Generator:
         """A copy of ``generator`` with the tuned tensors loaded."""
@@ -550,3 +553,9 @@ class Converter(abc.ABC):
         Raise `lswap_core.errors.CheckpointError` naming what is wrong when
         the file holds something else.
         """
+
+    def build(self, result: ConvertedWeights) -> nn.Module | None:
+        """The module ``result`` loads into, for a ``kind`` that is no plugin component kind
+        (a loss network a plugin uses itself); ``lswap convert`` loads the tensors into it
+        strictly before writing the export. ``None`` (the default) for registry kinds."""
+        return None

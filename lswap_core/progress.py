@@ -46,6 +46,11 @@ class ProgressBar:
     def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self._progress, self._task = progress, task
 
+    def set_total(self, total: int) -> None:
+        """Set the number of steps, once the job knows it."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, total=total)
+
     def advance(self, steps: int = 1, metrics: Mapping[str, float] | None = None) -> None:
         if self._progress is None or self._task is None:
             return

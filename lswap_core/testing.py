@@ -502,9 +502,10 @@ class ConverterConformance:
         from .convert import validate
 
         sample = self.make_sample(tmp_path)
-        result = self.converter().convert(sample)
+        converter = self.converter()
+        result = converter.convert(sample)
         assert isinstance(result, ConvertedWeights)
-        validate(result, sample)  # builds the component and loads the tensors strictly
+        validate(result, sample, converter)  # builds the component and loads the tensors strictly
         path = save_export(
             tmp_path / "converted.safetensors",
             kind=result.kind,

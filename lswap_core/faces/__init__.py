@@ -6,7 +6,7 @@ and image handling on their results.
 """
 
 from .alignment import AlignedFace, FaceTransform, align_face, ffhq_quad, quad_transform
-from .selection import no_face_error, order_faces, select_face
+from .selection import no_face_error, order_faces, pick_face, select_face
 
 __all__ = [
     "AlignedFace",
@@ -15,6 +15,7 @@ __all__ = [
     "ffhq_quad",
     "no_face_error",
     "order_faces",
+    "pick_face",
     "quad_transform",
     "select_face",
 ]

@@ -54,3 +54,26 @@ def select_face(faces: Sequence[DetectedFace], face_index: int | None = None, *,
             hint=f"use 0..{len(ordered) - 1} (numbered left to right)",
         )
     return ordered[face_index]
+
+
+def pick_face(
+    faces: Sequence[DetectedFace], face_index: int | None = None, *, source: str = "the image", option: str = "--face"
+) -> tuple[int, DetectedFace]:
+    """The face to use and its number: ``face_index`` counting left to right, else the largest.
+
+    :raises NoFaceError: no face was found.
+    :raises InputError: ``face_index`` is out of range (``option`` names it).
+    """
+    ordered = order_faces(faces)
+    if not ordered:
+        raise no_face_error(source)
+    if face_index is None:
+        areas = [(face.box[2] - face.box[0]) * (face.box[3] - face.box[1]) for face in ordered]
+        index = max(range(len(ordered)), key=areas.__getitem__)
+        return index, ordered[index]
+    if not 0 <= face_index < len(ordered):
+        raise InputError(
+            f"{option} {face_index} is out of range: {source} shows {len(ordered)} face(s)",
+            hint=f"use 0..{len(ordered) - 1} (numbered left to right; `lswap faces detect` lists them)",
+        )
+    return face_index, ordered[face_index]

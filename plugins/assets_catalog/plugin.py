@@ -1,4 +1,4 @@
-"""Official files of components lswap has no plugin for yet: StyleNeRF generators and the e4e encoder.
+"""Official files of components lswap has no plugin for yet: StyleNeRF generators.
 
 Each asset belongs with the plugin of its component; until that plugin
 exists, it is listed here so that ``lswap weights list`` is complete and the
@@ -28,17 +28,3 @@ def lswap_register_assets(register):
                 files=(AssetFile(file_name, url=f"{STYLENERF}/{file_name}"),),
             )
         )
-    register(
-        Asset(
-            name="e4e-ffhq",
-            description="e4e encoder for FFHQ (e4e_ffhq_encode.pt), PTI's initial inversion",
-            licence="MIT (encoder4editing)",
-            homepage="https://github.com/omertov/encoder4editing",
-            files=(AssetFile("e4e_ffhq_encode.pt"),),
-            manual=(
-                "download e4e_ffhq_encode.pt from Google Drive, "
-                "https://drive.google.com/file/d/1cUv_reLE6k3604or78EranS7XzuVMWeO/view "
-                "(the 'FFHQ Inversion' link of the e4e README)"
-            ),
-        )
-    )

@@ -98,29 +98,40 @@ class RosinalityConverter(Converter):
             raise CheckpointError(
                 f"{path} has no g_ema generator", hint="pass a rosinality stylegan2-pytorch checkpoint"
             )
-        state = data["g_ema"]
-        if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-            raise CheckpointError(f"{path}: g_ema is not a state dict of tensors")
         args = data.get("args") if isinstance(data.get("args"), Mapping) else {}
-        try:
-            config = build_config(path, _config_values(path, state, args))
-            tensors, unused = _rename(path, state, config)
-        except MALFORMED_RECORD_ERRORS as exc:
-            raise malformed(path, "rosinality checkpoint", exc) from None
-        if unused:
-            shown = ", ".join(sorted(unused)[:6]) + (f" and {len(unused) - 6} more" if len(unused) > 6 else "")
-            raise CheckpointError(f"{path}: g_ema has tensors a StyleGAN2 generator does not ({shown})")
-        provenance = {"format": "rosinality-stylegan2-pytorch"}
-        latent_avg = data.get("latent_avg")
-        if isinstance(latent_avg, Tensor) and latent_avg.numel() == config.w_dim:
-            tensors["mapping.w_avg"] = latent_avg.reshape(-1).float().contiguous()
-        else:
-            check_shapes(path, config, tensors, optional=("mapping.w_avg",))
-            tensors["mapping.w_avg"] = estimate_w_avg(config, tensors)
-            provenance["w_avg"] = W_AVG_NOTE
-        if "lr_mlp" not in args:
-            provenance["mapping_lr_multiplier"] = f"rosinality's default {DEFAULT_LR_MLP} (not recorded in the file)"
-        return ConvertedWeights("generator", "stylegan2", config_data(config), tensors, provenance)
+        return convert_g_ema(path, data["g_ema"], args, data.get("latent_avg"))
+
+
+def convert_g_ema(
+    path: Path, state: Any, args: Mapping[str, Any], latent_avg: Any, what: str = "rosinality checkpoint"
+) -> ConvertedWeights:
+    """A rosinality ``Generator`` state dict as a ``stylegan2`` export (shared with checkpoints
+    that embed one, such as e4e's ``decoder.*``).
+
+    :param args: the training arguments saved beside it (``size``, ``lr_mlp``), possibly empty.
+    :param latent_avg: its mean W, ``(w_dim,)``, or ``None`` to estimate one.
+    :param what: how errors name the file.
+    """
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: the generator is not a state dict of tensors")
+    try:
+        config = build_config(path, _config_values(path, state, args))
+        tensors, unused = _rename(path, state, config)
+    except MALFORMED_RECORD_ERRORS as exc:
+        raise malformed(path, what, exc) from None
+    if unused:
+        shown = ", ".join(sorted(unused)[:6]) + (f" and {len(unused) - 6} more" if len(unused) > 6 else "")
+        raise CheckpointError(f"{path}: the generator has tensors a StyleGAN2 generator does not ({shown})")
+    provenance = {"format": "rosinality-stylegan2-pytorch"}
+    if isinstance(latent_avg, Tensor) and latent_avg.numel() == config.w_dim:
+        tensors["mapping.w_avg"] = latent_avg.reshape(-1).float().contiguous()
+    else:
+        check_shapes(path, config, tensors, optional=("mapping.w_avg",))
+        tensors["mapping.w_avg"] = estimate_w_avg(config, tensors)
+        provenance["w_avg"] = W_AVG_NOTE
+    if "lr_mlp" not in args:
+        provenance["mapping_lr_multiplier"] = f"rosinality's default {DEFAULT_LR_MLP} (not recorded in the file)"
+    return ConvertedWeights("generator", "stylegan2", config_data(config), tensors, provenance)
 
 
 def _count(state: Mapping[str, Tensor], pattern: str) -> int:

@@ -1,0 +1,1 @@
+"""PTI: Pivotal Tuning Inversion of real photos into a StyleGAN2 generator (danielroich/PTI)."""

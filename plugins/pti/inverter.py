@@ -1,0 +1,109 @@
+"""The ``pti`` inverter: W projection for the pivots, then pivotal tuning of the generator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from lswap_core.errors import IncompatibleLatentError, InputError
+from lswap_core.interfaces import Generator, Inversion, Inverter, ProgressCallback
+
+from .config import PRESETS, PTIConfig
+from .perceptual import build_lpips, build_projection_features
+from .projector import Projector
+from .tuning import PivotalTuner, TuningStep
+
+
+class PTIInverter(Inverter):
+    """Pivotal Tuning Inversion (Roich et al., ACM TOG 2022), faithful to danielroich/PTI."""
+
+    name = "pti"
+    description = "Pivotal Tuning Inversion: W projection, then the generator tuned around the pivots"
+    config_class = PTIConfig
+    presets = PRESETS
+    tunes_generator = True
+
+    def __init__(self, config: PTIConfig | None = None) -> None:
+        super().__init__(config)
+        self.lpips = build_lpips(self.config)
+        self.tuning_history: list[TuningStep] = []  # the losses of the last inversion's tuning steps
+        self.projection_features: nn.Module | None = (
+            build_projection_features(self.config) if self.config.pivot == "projection" else None
+        )
+
+    def invert(
+        self,
+        images: Tensor,
+        generator: Generator,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        rng: torch.Generator | None = None,
+    ) -> Inversion:
+        config = self.config
+        images = self._checked_images(images, generator)
+        rng = rng if rng is not None else torch.Generator().manual_seed(0)
+        count = images.shape[0]
+        projected = count if config.pivot == "projection" else 0
+        total = projected * config.projection_steps + config.tuning_steps
+        done = 0
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            self.report_step(done, total, progress, cancel)
+
+        self.report_step(0, total, progress, cancel)
+        started = time.perf_counter()
+        pivots = self._pivots(images, generator, rng, step, cancel)
+        pivoted = time.perf_counter()
+        tuner = PivotalTuner(generator, self.lpips, config)
+        if config.mode == "multi":
+            tuner.tune_jointly(pivots, images, rng, step)
+        else:  # single: the one image; target: the last image, the others only projected
+            tuner.tune_single(pivots[-1:], images[-1:], rng, step, image_index=count - 1)
+        self.tuning_history = tuner.history
+        if progress is not None and done < total:  # tuning stopped early: every step there is to do is done
+            progress(total, total)
+        seconds = {"projection" if config.pivot == "projection" else "encoding": pivoted - started,
+                   "tuning": time.perf_counter() - pivoted}
+        return Inversion(pivots, tuner.changed_tensors(), seconds)
+
+    def _checked_images(self, images: Tensor, generator: Generator) -> Tensor:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise InputError(f"PTI inverts (N, 3, H, W) images, got shape {tuple(images.shape)}")
+        if self.config.mode == "single" and images.shape[0] != 1:
+            raise InputError(
+                f"PTI mode 'single' tunes one generator per image, got {images.shape[0]} images",
+                hint="invert them one at a time, or use mode 'multi' (one generator for all) or 'target'",
+            )
+        if generator.supports_camera:
+            raise IncompatibleLatentError(
+                f"PTI inverts into 2D generators; {generator.name!r} renders from cameras",
+                hint="use another inverter for 3D-aware generators",
+            )
+        if images.shape[-1] != generator.resolution or images.shape[-2] != generator.resolution:
+            from lswap_core.conventions import resize
+
+            images = resize(images, (generator.resolution, generator.resolution))
+        return images.to(generator.device, torch.float32)
+
+    def _pivots(
+        self, images: Tensor, generator: Generator, rng: torch.Generator, step: Callable[[], None], cancel: threading.Event | None
+    ) -> Tensor:
+        """The codes tuning starts from: projected into W, or e4e's W+ codes."""
+        config = self.config
+        if config.pivot == "e4e":
+            from lswap_core.registry import load_inverter
+
+            encoder = load_inverter("e4e", weights=config.e4e_weights, preset=config.e4e_preset if config.e4e_weights is None else None,
+                                    device=generator.device)
+            return encoder.invert(images, generator, cancel=cancel, rng=rng).ws.detach()
+        assert self.projection_features is not None
+        projector = Projector(generator, self.projection_features, config)
+        codes = [projector.project((image + 1) / 2 * 255, rng, step)[0] for image in images]
+        return torch.stack(codes)
