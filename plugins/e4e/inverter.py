@@ -18,6 +18,7 @@ without a round trip through 8-bit pixels.
 from __future__ import annotations
 
 import threading
+import time
 from typing import ClassVar
 
 import torch
@@ -82,6 +83,7 @@ class E4EInverter(Inverter):
         """Encode aligned images; one step per ``batch_size`` images. The encoder draws no
         random numbers, so ``rng`` plays no part."""
         self.check_generator(generator)
+        started = time.perf_counter()
         prepared = to_convention(images, self.input_convention).to(self.device, torch.float32)
         chunks = prepared.split(max(batch_size, 1))
         self.report_step(0, len(chunks), progress, cancel)
@@ -89,4 +91,4 @@ class E4EInverter(Inverter):
         for done, chunk in enumerate(chunks, 1):
             codes.append(self.encode(chunk))
             self.report_step(done, len(chunks), progress, cancel)
-        return Inversion(torch.cat(codes).to(generator.device))
+        return Inversion(torch.cat(codes).to(generator.device), seconds={"encoding": time.perf_counter() - started})

@@ -31,6 +31,7 @@ class PTIInverter(Inverter):
         super().__init__(config)
         self.lpips = build_lpips(self.config)
         self.tuning_history: list[TuningStep] = []  # the losses of the last inversion's tuning steps
+        self._encoders: dict[str, Inverter] = {}  # the e4e encoder of pivot="e4e", loaded once (not part of the state)
         self.projection_features: nn.Module | None = (
             build_projection_features(self.config) if self.config.pivot == "projection" else None
         )
@@ -98,12 +99,17 @@ class PTIInverter(Inverter):
         """The codes tuning starts from: projected into W, or e4e's W+ codes."""
         config = self.config
         if config.pivot == "e4e":
-            from lswap_core.registry import load_inverter
-
-            encoder = load_inverter("e4e", weights=config.e4e_weights, preset=config.e4e_preset if config.e4e_weights is None else None,
-                                    device=generator.device)
-            return encoder.invert(images, generator, cancel=cancel, rng=rng).ws.detach()
+            return self._encoder(generator.device).invert(images, generator, cancel=cancel, rng=rng).ws.detach()
         assert self.projection_features is not None
         projector = Projector(generator, self.projection_features, config)
         codes = [projector.project((image + 1) / 2 * 255, rng, step)[0] for image in images]
         return torch.stack(codes)
+
+    def _encoder(self, device: torch.device) -> Inverter:
+        from lswap_core.registry import load_inverter
+
+        if "e4e" not in self._encoders:
+            config = self.config
+            weights, preset = (config.e4e_weights, None) if config.e4e_weights is not None else (None, config.e4e_preset)
+            self._encoders["e4e"] = load_inverter("e4e", weights=weights, preset=preset)
+        return self._encoders["e4e"].to(device)

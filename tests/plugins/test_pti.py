@@ -244,3 +244,12 @@ class TestMultiConformance(InverterConformance):
 
 class TestTargetConformance(TestMultiConformance):
     config = {"mode": "target"}
+
+
+def test_e4e_pivots_skip_the_projection(tiny_generator):
+    image = photos_of(tiny_generator, 1)
+    pti = tiny_pti(pivot="e4e", e4e_preset="tiny")
+    inversion = pti.invert(image, tiny_generator, rng=seeded(0))
+    encoded = lswap_core.load_inverter("e4e", preset="tiny").invert(image, tiny_generator).ws
+    torch.testing.assert_close(inversion.ws, encoded)
+    assert set(inversion.seconds) == {"encoding", "tuning"} and inversion.generator_state
