@@ -49,7 +49,9 @@ class PivotalTuner:
         self.lpips = lpips
         self.original = generator
         self.tuned = copy.deepcopy(generator).eval().requires_grad_(True)
-        self.optimizer = torch.optim.Adam(self.tuned.parameters(), lr=config.tuning_lr)
+        # The official Adam update, fused into one kernel: the same arithmetic, several times faster
+        # than a loop over the generator's tensors.
+        self.optimizer = torch.optim.Adam(self.tuned.parameters(), lr=config.tuning_lr, fused=True)
         self.history: list[TuningStep] = []
 
     def tune_single(

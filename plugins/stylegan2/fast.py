@@ -264,11 +264,17 @@ class _ModulatedLayer(torch.autograd.Function):
             grad_xs = F.conv2d(filtered, transposed, stride=UP)
         grad_weight = None
         if need_weight:
-            xs = x * styles.reshape(n, -1, 1, 1)
+            # One sample: the kernel gradient is linear in x * s, so take it from x and scale it by s
+            # (a small tensor) instead of allocating x * s at full size.
+            xs = x if n == 1 else x * styles.reshape(n, -1, 1, 1)
             if up == 1:
                 grad_weight = torch.nn.grad.conv2d_weight(xs, weight.shape, g, padding=1)
+                if n == 1:
+                    grad_weight.mul_(styles.reshape(1, -1, 1, 1))
             else:  # conv_transpose2d(xs, W^T) is the adjoint of conv2d(., W^T): the same kernel gradient
                 grad_weight = torch.nn.grad.conv2d_weight(filtered, weight.transpose(0, 1).shape, xs, stride=UP)
+                if n == 1:
+                    grad_weight.mul_(styles.reshape(-1, 1, 1, 1))
                 grad_weight = grad_weight.transpose(0, 1)
             del xs
         del g, filtered
