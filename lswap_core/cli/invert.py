@@ -11,8 +11,11 @@ from .options import DeviceOption, GeneratorOption, InitSeedOption, OverwriteOpt
 from .output import stdout_console
 
 if TYPE_CHECKING:
-    from ..interfaces import Generator, Inversion, Inverter
-    from ..inverting import Photo, Quality
+    import torch
+
+    from ..generator_records import GeneratorRecord
+    from ..interfaces import FaceAnalyzer, Generator, IdentityEmbedder, Inversion, Inverter
+    from ..inverting import Perceptual, Photo, Quality
 
 SET_PREFIX = "inverter."
 
@@ -79,7 +82,7 @@ def invert_command(
     target = resolve_device(device)
     model = build_generator(generator, weights, preset, target, init_seed=init_seed)
     method = load_inverter(inverter, weights=inverter_weights, preset=inverter_preset, device=target, **options)
-    context = _Context(model, method, generator_record(model, generator, weights, preset, init_seed))
+    context = _Context(model, method, generator_record(model, weights, preset, init_seed))
     analyzer_model, embedder_model = _face_networks(analyzer, analyzer_weights, embedder, embedder_weights, target)
     lpips = _lpips_of(method)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +115,7 @@ def _inverter_options(sets: list[str]) -> dict[str, Any]:
     return options
 
 
-def generator_record(model: Generator, name: str, weights: Path | None, preset: str | None, init_seed: int | None):  # noqa: ANN201
+def generator_record(model: Generator, weights: Path | None, preset: str | None, init_seed: int | None) -> GeneratorRecord:
     from ..generator_records import GeneratorRecord
 
     return GeneratorRecord.of(model, weights=weights, preset=preset, init_seed=init_seed if weights is None else None)
@@ -121,7 +124,7 @@ def generator_record(model: Generator, name: str, weights: Path | None, preset: 
 class _Context:
     """The generator, the inverter and the generator's record, for every photo."""
 
-    def __init__(self, generator: Generator, inverter: Inverter, record: Any) -> None:
+    def __init__(self, generator: Generator, inverter: Inverter, record: GeneratorRecord) -> None:
         self.generator, self.inverter, self.record = generator, inverter, record
 
 
@@ -152,7 +155,9 @@ class _Plan:
         return [photo for photo in self.photos if self.overwrite or not all(path.exists() for path in self.outputs(photo).values())]
 
 
-def _face_networks(analyzer: str, analyzer_weights: str, embedder: str, embedder_weights: str, device):  # noqa: ANN001, ANN202
+def _face_networks(
+    analyzer: str, analyzer_weights: str, embedder: str, embedder_weights: str, device: torch.device
+) -> tuple[FaceAnalyzer, IdentityEmbedder]:
     from ..registry import load_embedder, load_face_analyzer
 
     return (
@@ -161,12 +166,12 @@ def _face_networks(analyzer: str, analyzer_weights: str, embedder: str, embedder
     )
 
 
-def _lpips_of(inverter: Inverter):  # noqa: ANN202
+def _lpips_of(inverter: Inverter) -> Perceptual | None:
     """The inverter's own LPIPS network, when it has one (PTI), for the report."""
     return getattr(inverter, "lpips", None)
 
 
-def _align(analyzer, path: Path, size: int, face: int | None) -> Photo:  # noqa: ANN001
+def _align(analyzer: FaceAnalyzer, path: Path, size: int, face: int | None) -> Photo:
     from ..errors import InputError
     from ..inverting import align_photo
 
@@ -175,7 +180,7 @@ def _align(analyzer, path: Path, size: int, face: int | None) -> Photo:  # noqa:
     return align_photo(analyzer, path, size, face)
 
 
-def _invert(context: _Context, photos: list[Photo], rng) -> Inversion:  # noqa: ANN001
+def _invert(context: _Context, photos: list[Photo], rng: torch.Generator) -> Inversion:
     from ..errors import Cancelled, Interrupted
     from ..inverting import invert_photos
     from ..progress import progress_bar
@@ -197,7 +202,15 @@ def _invert(context: _Context, photos: list[Photo], rng) -> Inversion:  # noqa: 
             raise Interrupted(f"stopped while inverting {names}; nothing was written for it", hint="run the same command again to go on") from None
 
 
-def _write_outputs(context: _Context, plan: _Plan, photo: Photo, inversion: Inversion, index: int, lpips, embedder) -> Quality:  # noqa: ANN001
+def _write_outputs(
+    context: _Context,
+    plan: _Plan,
+    photo: Photo,
+    inversion: Inversion,
+    index: int,
+    lpips: Perceptual | None,
+    embedder: IdentityEmbedder | None,
+) -> Quality:
     """Write one photo's files (the inversion last: a photo counts as done once it is there)."""
     import json
 

@@ -15,6 +15,7 @@ import functools
 import threading
 import zlib
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -237,13 +238,13 @@ def test_cancelling_stops_between_projection_steps(tiny_generator):
 class TestMultiConformance(InverterConformance):
     component_name = "pti"
     preset = "tiny"
-    config = {"mode": "multi"}
+    config: ClassVar[dict[str, object]] = {"mode": "multi"}
     generator_name = "stylegan2"
     generator_preset = "tiny"
 
 
 class TestTargetConformance(TestMultiConformance):
-    config = {"mode": "target"}
+    config: ClassVar[dict[str, object]] = {"mode": "target"}
 
 
 def test_e4e_pivots_skip_the_projection(tiny_generator):
