@@ -6,6 +6,7 @@ when a component is first asked for. The public entry points:
 - `hookimpl`: the marker plugin hook functions carry;
 - `load_generator`, `load_inverter`, `load_embedder`, `load_shape_model`,
   `load_editor`, `load_face_analyzer`: build a registered component from an export or a config;
+- `swap_photos`: swap the face of one photo into another (align, invert, mix, render, paste back);
 - `list_components`, `get_plugin_manager`, `register_plugin`.
 """
 
@@ -24,6 +25,7 @@ _LAZY = {
     "list_components": "registry",
     "get_plugin_manager": "plugins",
     "register_plugin": "plugins",
+    "swap_photos": "photo_swap",
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

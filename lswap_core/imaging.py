@@ -127,6 +127,38 @@ def save_image(path: str | Path, image: Tensor) -> Path:
     return path
 
 
+def photo_mode(path: str | Path) -> str:
+    """The PIL mode an output made from photo ``path`` is saved in: grayscale stays grayscale, CMYK stays CMYK,
+    everything else is RGB (transparent photos were composited over white when read)."""
+    from PIL import Image
+
+    with Image.open(path, formats=IMAGE_FORMATS) as opened:
+        mode = opened.mode
+    if mode in ("L", "I", "F") or mode.startswith("I;16"):
+        return "L"
+    return "CMYK" if mode == "CMYK" else "RGB"
+
+
+def save_image_as(path: str | Path, image: Tensor, mode: str) -> Path:
+    """`save_image` in PIL ``mode`` (``RGB``, ``L`` or ``CMYK``; CMYK only where the format takes it)."""
+    from PIL import Image
+
+    from .files import atomic_path
+
+    path = Path(path)
+    if mode == "RGB":
+        return save_image(path, image)
+    file_format = Image.registered_extensions().get(path.suffix.lower())
+    if file_format is None or path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"cannot tell the image format of {path}", hint=f"end it in one of {', '.join(IMAGE_SUFFIXES)}")
+    picture = Image.fromarray(to_uint8(image[None])[0].numpy(), "RGB")
+    if mode == "CMYK" and file_format not in ("JPEG", "TIFF"):
+        mode = "RGB"
+    with atomic_path(path) as temp:
+        picture.convert(mode).save(temp, format=file_format)
+    return path
+
+
 def save_labelled_grid(rows: list[list[Tensor]], labels: list[str], path: str | Path, padding: int = 2) -> Path:
     """`image_grid` with a header band naming each column, saved as a PNG."""
     from PIL import Image, ImageDraw, ImageFont

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .errors import InputError
 from .faces import AlignedFace, align_face, pick_face
 from .interfaces import FaceAnalyzer, Generator, IdentityEmbedder, Inversion, Inverter, ProgressCallback
 
@@ -31,6 +32,7 @@ class Photo:
     face_index: int
     aligned: AlignedFace
     seconds: float  # reading, detecting and aligning
+    image: Tensor  # the whole photo, (3, H, W) in [-1, 1], upright
 
 
 @dataclasses.dataclass
@@ -50,15 +52,46 @@ class Quality:
         return ", ".join(parts)
 
 
-def align_photo(analyzer: FaceAnalyzer, path: Path, size: int, face_index: int | None = None) -> Photo:
-    """Read ``path``, pick a face (``face_index`` left to right, else the largest) and align it at ``size``."""
+MIN_FACE_PIXELS = 64  # the side of the FFHQ crop in the photo below which a face is too small to align
+
+
+def align_photo(
+    analyzer: FaceAnalyzer, path: Path, size: int, face_index: int | None = None, *, option: str = "--face"
+) -> Photo:
+    """Read ``path``, pick a face (``face_index`` left to right, else the largest) and align it at ``size``.
+
+    :raises NoFaceError: no face; `InputError`: the index is out of range (``option`` names it), or the face is too small.
+    """
     from .imaging import load_image
 
     started = time.perf_counter()
     image = load_image(path)
-    index, face = pick_face(analyzer.detect(image), face_index, source=str(path))
-    aligned = align_face(image, face.landmarks.to(image.device), size)
-    return Photo(path, index, aligned, time.perf_counter() - started)
+    index, face = pick_face(analyzer.detect(image), face_index, source=str(path), option=option)
+    return _aligned(path, image, index, face.landmarks, size, started)
+
+
+def align_every_face(analyzer: FaceAnalyzer, path: Path, size: int) -> list[Photo]:
+    """Every face of ``path``, numbered left to right, aligned at ``size``."""
+    from .faces import no_face_error, order_faces
+    from .imaging import load_image
+
+    started = time.perf_counter()
+    image = load_image(path)
+    faces = order_faces(analyzer.detect(image))
+    if not faces:
+        raise no_face_error(str(path))
+    return [_aligned(path, image, index, face.landmarks, size, started) for index, face in enumerate(faces)]
+
+
+def _aligned(path: Path, image: Tensor, index: int, landmarks: Tensor, size: int, started: float) -> Photo:
+    aligned = align_face(image, landmarks.to(image.device), size)
+    across = aligned.transform.scale * aligned.transform.size
+    if across < MIN_FACE_PIXELS:
+        raise InputError(
+            f"face {index} of {path} is {across:.0f} pixels across; at least {MIN_FACE_PIXELS} are needed to align it",
+            hint="use a larger photo of the face",
+        )
+    return Photo(path, index, aligned, time.perf_counter() - started, image)
 
 
 def invert_photos(

@@ -1,4 +1,4 @@
-"""``lswap swap``: swap faces with a trained mixer."""
+"""``lswap swap``: swap faces with a trained mixer, in photos or between generated faces."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .options import (
     NoiseModeOption,
     OverwriteOption,
     PresetOption,
+    SetOption,
     SwapGeneratorOption,
     SwapTruncCutoffOption,
     SwapTruncOption,
@@ -24,9 +25,17 @@ from .output import stdout_console
 
 def swap_command(
     mixer: MixerOption,
-    source_seed: Annotated[int, typer.Option("--source-seed", help="Seed of the generated source face.")],
-    target_seed: Annotated[int, typer.Option("--target-seed", help="Seed of the generated target face.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("swap.png"),
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Photo (or folder of photos) whose identity goes in.", show_default=False)
+    ] = None,
+    target: Annotated[
+        Path | None, typer.Option("--target", help="Photo (or folder) that receives it; its size is kept.", show_default=False)
+    ] = None,
+    source_seed: Annotated[int | None, typer.Option("--source-seed", help="A generated source face instead.", show_default=False)] = None,
+    target_seed: Annotated[int | None, typer.Option("--target-seed", help="A generated target face instead.", show_default=False)] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Image to write; a folder when --source or --target is a folder.")
+    ] = Path("swap.png"),
     generator: SwapGeneratorOption = None,
     weights: SwapWeightsOption = None,
     preset: PresetOption = None,
@@ -35,14 +44,72 @@ def swap_command(
         str, typer.Option("--layers", help="Layer groups that take the swap: coarse, middle, fine1, fine2 or all.")
     ] = "all",
     strength: Annotated[float, typer.Option("--strength", help="0 keeps the target, 1 takes the full swap.")] = 1.0,
+    inverter: Annotated[str, typer.Option("--inverter", "-i", help="Inverter for photos: pti, e4e...")] = "pti",
+    inverter_weights: Annotated[
+        str | None, typer.Option("--inverter-weights", help="Inverter export or asset name (e4e: e4e-ffhq).", show_default=False)
+    ] = None,
+    inverter_preset: Annotated[
+        str | None, typer.Option("--inverter-preset", help="pti: official, fast, draft, tiny; e4e: tiny.", show_default=False)
+    ] = None,
+    sets: SetOption = None,
+    source_face: Annotated[
+        int | None, typer.Option("--source-face", help="Face of the source photo, from 0 left to right (default: the largest).", show_default=False)
+    ] = None,
+    target_face: Annotated[
+        str | None, typer.Option("--target-face", help="Face of the target photo (a number), or all (default: the largest).", show_default=False)
+    ] = None,
+    pairs: Annotated[str, typer.Option("--pairs", help="With folders: all (every source with every target), zip, or a CSV of source,target.")] = "all",
+    mask_blur: Annotated[float, typer.Option("--mask-blur", help="Feathered edge of the face mask, pixels of a 1024² crop.")] = 40.0,
+    mask_grow: Annotated[float, typer.Option("--mask-grow", help="Grow (or, negative, shrink) the face mask, pixels of a 1024² crop.")] = 0.0,
+    color: Annotated[str, typer.Option("--color", help="Colour correction of the swapped face: mean-std or none.")] = "mean-std",
+    grid: Annotated[bool, typer.Option("--grid", help="Also write source | target | swap (| inverted target) side by side.")] = False,
+    save_aligned: Annotated[bool, typer.Option("--save-aligned", help="Also write the aligned source, target and swap.")] = False,
+    save_codes: Annotated[bool, typer.Option("--save-codes", help="Also write the codes and the tuned generator tensors.")] = False,
+    analyzer: Annotated[str, typer.Option("--analyzer", help="Face analyzer that finds the faces.")] = "faceapi",
+    analyzer_weights: Annotated[str, typer.Option("--analyzer-weights", help="Its export or asset name.")] = "faceapi",
+    embedder: Annotated[str, typer.Option("--embedder", help="Identity embedder of the report.")] = "faceapi",
+    embedder_weights: Annotated[str, typer.Option("--embedder-weights", help="Its export or asset name.")] = "faceapi",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the inversion's random draws.")] = 0,
     trunc: SwapTruncOption = None,
     trunc_cutoff: SwapTruncCutoffOption = None,
     noise_mode: NoiseModeOption = "const",
-    grid: Annotated[bool, typer.Option("--grid", help="Write source | target | swap side by side.")] = False,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Swap the identity of a generated source face into a generated target face."""
+    """Swap the identity of a source face into a target face.
+
+    With photos (--source/--target), each face is found, FFHQ-aligned and
+    inverted into the generator (--inverter), the codes are mixed, the swap is
+    rendered with the inverted (PTI-tuned) generator and pasted back into the
+    target photo under a soft face mask; a JSON report (identity, pose, mask,
+    inversion quality, timings, everything needed to reproduce it) goes
+    beside it. Folders make a batch: outputs are named TARGET__SOURCE.png in
+    --out, existing ones are skipped (a re-run resumes) and a failing pair is
+    reported while the others go on. With two seeds, the generated faces are
+    swapped directly.
+    """
+    if source is None and target is None:
+        return _swap_seeds(mixer, source_seed, target_seed, out, generator, weights, preset, init_seed, layers, strength,
+                           trunc, trunc_cutoff, noise_mode, grid, device, overwrite)
+    from .photo_swap import swap_photos_command
+
+    swap_photos_command(
+        mixer=mixer, source=source, target=target, source_seed=source_seed, target_seed=target_seed, out=out,
+        generator=generator, weights=weights, preset=preset, init_seed=init_seed, layers=layers, strength=strength,
+        inverter=inverter, inverter_weights=inverter_weights, inverter_preset=inverter_preset, sets=sets or [],
+        source_face=source_face, target_face=target_face, pairs=pairs, mask_blur=mask_blur, mask_grow=mask_grow,
+        color=color, grid=grid, save_aligned=save_aligned, save_codes=save_codes, analyzer=analyzer,
+        analyzer_weights=analyzer_weights, embedder=embedder, embedder_weights=embedder_weights, seed=seed,
+        trunc=trunc, trunc_cutoff=trunc_cutoff, device=device, overwrite=overwrite,
+    )
+
+
+def _swap_seeds(
+    mixer: Path, source_seed: int | None, target_seed: int | None, out: Path, generator: str | None, weights: Path | None,
+    preset: str | None, init_seed: int | None, layers: str, strength: float, trunc: float | None, trunc_cutoff: int | None,
+    noise_mode: str, grid: bool, device: str, overwrite: bool,
+) -> None:
+    """Two generated faces, swapped directly (no inversion)."""
     import torch
 
     from ..errors import InputError
@@ -52,6 +119,8 @@ def swap_command(
     from ..swapping import swap_from_noise
     from .common import check_noise_mode, check_output_file, load_swapper
 
+    if source_seed is None or target_seed is None:
+        raise InputError("give a source and a target", hint="--source PHOTO or --source-seed N, and --target PHOTO or --target-seed N")
     check_output_file(out, overwrite=overwrite)
     check_seed(source_seed, "--source-seed")
     check_seed(target_seed, "--target-seed")
