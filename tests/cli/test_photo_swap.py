@@ -157,3 +157,13 @@ def test_a_face_too_small_to_align_says_the_minimum():
     landmarks = face_landmarks(center=(60.0, 60.0), eye_distance=6.0)
     with pytest.raises(InputError, match="at least 64 are needed"):
         _aligned(Path("tiny.png"), photo, 0, landmarks, 64, 0.0)
+
+
+def test_the_swap_benchmark_reports_each_stage(face_networks):
+    args = ["bench", "swap", "--source", str(CLOSE_UP), "--target", str(ASTRONAUT), "--generator-preset", "tiny",
+            "--projection-steps", "1", "--tuning-steps", "1", "--device", "cpu",
+            "--analyzer-weights", face_networks[1], "--embedder-weights", face_networks[3]]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for stage in ("align", "projection", "tuning", "render", "paste", "total"):
+        assert stage in result.stdout
