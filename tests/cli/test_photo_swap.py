@@ -167,3 +167,16 @@ def test_the_swap_benchmark_reports_each_stage(face_networks):
     assert result.exit_code == 0, result.output
     for stage in ("align", "projection", "tuning", "render", "paste", "total"):
         assert stage in result.stdout
+
+
+@needs_assets("images/group-6-faces.jpg")
+def test_every_face_of_a_group_photo_is_swapped(tmp_path, mixer_file, face_networks):
+    group = ASTRONAUT.parent / "group-6-faces.jpg"
+    out = tmp_path / "group.png"
+    result = swap(face_networks, mixer_file, "--source", str(CLOSE_UP), "--target", str(group), "--out", str(out),
+                  "--target-face", "all", "--inverter", "e4e")
+    assert result.exit_code == 0, result.output
+    faces = json.loads(out.with_suffix(".json").read_text())["faces"]
+    assert [face["target"]["face_index"] for face in faces] == list(range(6))
+    changed = (pixels(out) != pixels(group)).any(axis=2)
+    assert changed.sum() <= sum(face["mask"]["pixels"] for face in faces)
