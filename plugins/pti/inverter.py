@@ -32,6 +32,8 @@ class PTIInverter(Inverter):
         self.lpips = build_lpips(self.config)
         self.tuning_history: list[TuningStep] = []  # the losses of the last inversion's tuning steps
         self._encoders: dict[str, Inverter] = {}  # the e4e encoder of pivot="e4e", loaded once (not part of the state)
+        self._pivot_cache: dict[str, Tensor] = {}  # projected pivots by image (see `_pivots`)
+        self._pivot_for: list[Generator] = []  # the generator the cached pivots belong to (a list: not a submodule)
         self.projection_features: nn.Module | None = (
             build_projection_features(self.config) if self.config.pivot == "projection" else None
         )
@@ -49,7 +51,8 @@ class PTIInverter(Inverter):
         images = self._checked_images(images, generator)
         rng = rng if rng is not None else torch.Generator().manual_seed(0)
         count = images.shape[0]
-        projected = count if config.pivot == "projection" else 0
+        keys = self._pivot_keys(images, generator, rng)
+        projected = sum(key not in self._pivot_cache for key in keys) if config.pivot == "projection" else 0
         total = projected * config.projection_steps + config.tuning_steps
         done = 0
 
@@ -60,7 +63,7 @@ class PTIInverter(Inverter):
 
         self.report_step(0, total, progress, cancel)
         started = time.perf_counter()
-        pivots = self._pivots(images, generator, rng, step, cancel)
+        pivots = self._pivots(images, generator, keys, rng, step, cancel)
         pivoted = time.perf_counter()
         tuner = PivotalTuner(generator, self.lpips, config)
         if config.mode == "multi":
@@ -94,16 +97,48 @@ class PTIInverter(Inverter):
         return images.to(generator.device, torch.float32)
 
     def _pivots(
-        self, images: Tensor, generator: Generator, rng: torch.Generator, step: Callable[[], None], cancel: threading.Event | None
+        self,
+        images: Tensor,
+        generator: Generator,
+        keys: list[str],
+        rng: torch.Generator,
+        step: Callable[[], None],
+        cancel: threading.Event | None,
     ) -> Tensor:
-        """The codes tuning starts from: projected into W, or e4e's W+ codes."""
+        """The codes tuning starts from: projected into W, or e4e's W+ codes.
+
+        Each image is projected with its own random draws, seeded from the
+        rng's seed and the image, so its pivot does not depend on the images
+        it is inverted with; a pivot found before for the same image,
+        generator and seed is reused (a photo in several swaps).
+        """
         config = self.config
         if config.pivot == "e4e":
             return self._encoder(generator.device).invert(images, generator, cancel=cancel, rng=rng).ws.detach()
         assert self.projection_features is not None
-        projector = Projector(generator, self.projection_features, config)
-        codes = [projector.project((image + 1) / 2 * 255, rng, step)[0] for image in images]
-        return torch.stack(codes)
+        projector = None
+        for image, key in zip(images, keys):
+            if key not in self._pivot_cache:
+                projector = projector or Projector(generator, self.projection_features, config)
+                own_rng = torch.Generator().manual_seed(int(key[:15], 16))
+                self._pivot_cache[key] = projector.project((image + 1) / 2 * 255, own_rng, step)[0]
+        return torch.stack([self._pivot_cache[key] for key in keys])
+
+    def _pivot_keys(self, images: Tensor, generator: Generator, rng: torch.Generator) -> list[str]:
+        """One key per image: its pixels, the rng's seed and the projection settings (for one generator at a time)."""
+        import dataclasses
+        import hashlib
+
+        if not self._pivot_for or self._pivot_for[0] is not generator:  # pivots belong to one generator
+            self._pivot_cache.clear()
+            self._pivot_for[:] = [generator]
+        settings = repr((rng.initial_seed(), dataclasses.astuple(self.config))).encode()
+        keys = []
+        for image in images:
+            digest = hashlib.sha256(settings)
+            digest.update(image.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+            keys.append(digest.hexdigest())
+        return keys
 
     def _encoder(self, device: torch.device) -> Inverter:
         from lswap_core.registry import load_inverter

@@ -254,3 +254,16 @@ def test_e4e_pivots_skip_the_projection(tiny_generator):
     encoded = lswap_core.load_inverter("e4e", preset="tiny").invert(image, tiny_generator).ws
     torch.testing.assert_close(inversion.ws, encoded)
     assert set(inversion.seconds) == {"encoding", "tuning"} and inversion.generator_state
+
+
+def test_a_photo_keeps_its_pivot_whoever_it_is_inverted_with(tiny_generator):
+    a, b, c = photos_of(tiny_generator, 3, seed=11)
+    pti = tiny_pti(mode="multi")
+    first = pti.invert(torch.stack([a, b]), tiny_generator, rng=seeded(0))
+    reports = []
+    second = pti.invert(torch.stack([c, b]), tiny_generator, rng=seeded(0), progress=lambda done, total: reports.append(total))
+    assert torch.equal(first.ws[1], second.ws[1])  # b's pivot, reused
+    assert reports[-1] == pti.config.projection_steps + pti.config.tuning_steps  # only c was projected
+    fresh = tiny_pti(mode="multi").invert(torch.stack([c, b]), tiny_generator, rng=seeded(0))
+    assert torch.equal(fresh.ws, second.ws)  # the same as without the earlier inversion
+    assert not any(module is tiny_generator for module in pti.modules())  # the cache holds it outside the state
