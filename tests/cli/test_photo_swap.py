@@ -180,3 +180,35 @@ def test_every_face_of_a_group_photo_is_swapped(tmp_path, mixer_file, face_netwo
     assert [face["target"]["face_index"] for face in faces] == list(range(6))
     changed = (pixels(out) != pixels(group)).any(axis=2)
     assert changed.sum() <= sum(face["mask"]["pixels"] for face in faces)
+
+
+def test_pairs_come_from_folders_in_order_or_from_a_csv(tmp_path):
+    from lswap_core.cli.photo_swap import Side, pair_up
+
+    a, b, c = (Side(photo=tmp_path / f"{name}.jpg") for name in "abc")
+    assert pair_up([a, b], [c], "all") == [(a, c), (b, c)]
+    assert pair_up([a, b], [b, c], "zip") == [(a, b), (b, c)]
+    with pytest.raises(InputError, match="as many sources as targets"):
+        pair_up([a, b], [c], "zip")
+    listing = tmp_path / "pairs.csv"
+    listing.write_text("source,target\na.jpg, c.jpg\n# skipped\n/abs/b.jpg,a.jpg\n")
+    assert pair_up([], [], str(listing)) == [(a, c), (Side(photo=Path("/abs/b.jpg")), a)]
+    listing.write_text("a.jpg\n")
+    with pytest.raises(InputError, match="line 1: expected source,target"):
+        pair_up([], [], str(listing))
+    with pytest.raises(InputError, match="not all, zip or a CSV file"):
+        pair_up([a], [c], "every")
+
+
+def test_ctrl_c_stops_the_swap_and_writes_nothing(tmp_path, mixer_file, face_networks, monkeypatch):
+    import lswap_core.photo_swap
+    from lswap_core.errors import Cancelled
+
+    def cancelled(*args, **kwargs):
+        raise Cancelled("inversion with 'pti' cancelled after 2 of 12 steps")
+
+    monkeypatch.setattr(lswap_core.photo_swap, "swap_faces", cancelled)
+    out = tmp_path / "swap.png"
+    result = swap(face_networks, mixer_file, "--source", str(CLOSE_UP), "--target", str(ASTRONAUT), "--out", str(out))
+    assert result.exit_code == 130 and "stopped while swapping" in result.stderr
+    assert list(tmp_path.iterdir()) == []
