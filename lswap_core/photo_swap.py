@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .errors import IncompatibleLatentError
-from .faces.paste import ColorMode, MaskOptions, paste_back
+from .faces.paste import DEFAULT_MASK, ColorMode, MaskOptions, paste_back
 from .interfaces import FaceAnalyzer, Generator, IdentityEmbedder, Inversion, Inverter, ProgressCallback
 from .inverting import Perceptual, Photo, Quality, measure
 from .latents import LatentSpace
@@ -187,7 +187,7 @@ def swap_faces(
     lpips: Perceptual | None = None,
     groups: list[str] | None = None,
     strength: float = 1.0,
-    mask_options: MaskOptions = MaskOptions(),
+    mask_options: MaskOptions = DEFAULT_MASK,
     color: ColorMode = "mean-std",
     rng: torch.Generator | None = None,
     progress: ProgressCallback | None = None,

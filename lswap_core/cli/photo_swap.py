@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError, Interrupted, LswapError
 
 if TYPE_CHECKING:
-    import torch
+    import threading
 
     from ..faces.paste import MaskOptions
     from ..generator_records import GeneratorRecord
-    from ..interfaces import FaceAnalyzer, Generator, IdentityEmbedder, Inverter
+    from ..interfaces import FaceAnalyzer, Generator, IdentityEmbedder, Inverter, ProgressCallback
     from ..latents import LatentSpace
     from ..mixer import LatentMixer
     from ..photo_swap import Face, InversionCache, PhotoSwap
@@ -163,7 +163,7 @@ def output_for(out: Path, batch: bool, source: Side, target: Side, suffix: str) 
     return out / f"{target.stem}__{source.stem}{suffix}" if batch else out
 
 
-def run_pair(job: SwapJob, source: Side, target: Side, outputs: Outputs) -> PhotoSwap:
+def run_pair(job: SwapJob, source: Side, target: Side, outputs: Outputs) -> list[PhotoSwap]:
     """Swap one pair and write its files (the report last: a pair counts as done once it is there)."""
     from ..progress import progress_bar
     from ..training.interrupts import deferred_interrupt
@@ -182,10 +182,18 @@ def run_pair(job: SwapJob, source: Side, target: Side, outputs: Outputs) -> Phot
 
         results = _swap_each(job, source_face, target_faces, progress, guard.stop, source, target)
     _write(job, results, source, target, outputs)
-    return results[-1]
+    return results
 
 
-def _swap_each(job: SwapJob, source_face: Face, target_faces: list[Face], progress, cancel, source: Side, target: Side):  # noqa: ANN001, ANN202
+def _swap_each(
+    job: SwapJob,
+    source_face: Face,
+    target_faces: list[Face],
+    progress: ProgressCallback,
+    cancel: threading.Event,
+    source: Side,
+    target: Side,
+) -> list[PhotoSwap]:
     """Swap into each chosen face of the target in turn, pasting into the photo as it becomes."""
     import torch
 
@@ -365,7 +373,7 @@ def swap_photos_command(
     from ..layers import parse_groups
     from ..photo_swap import InversionCache
     from .failures import Failure
-    from .output import debug_mode, report_failure, stdout_console
+    from .output import debug_mode, report_failure, report_warning, stdout_console
 
     for value, what in ((source_seed, "--source-seed"), (target_seed, "--target-seed")):
         if value is not None:
@@ -418,18 +426,18 @@ def swap_photos_command(
     failed = 0
     for pair in todo:
         try:
-            result = run_pair(job, pair[0], pair[1], outputs_of(pair))
+            results = run_pair(job, pair[0], pair[1], outputs_of(pair))
         except LswapError as error:
             if not batch or debug_mode() or isinstance(error, Interrupted):
                 raise
             report_failure(Failure(failure_line(error, *pair)))
             failed += 1
             continue
-        console.print(f"wrote {outputs_of(pair).image}: {describe(result)}")
-        for warning in (w for face in [result.report] for w in face["warnings"]):
-            from .output import report_warning
-
-            report_warning(f"{pair[1].label} <- {pair[0].label}: {warning}")
+        console.print(f"wrote {outputs_of(pair).image}: " + "; ".join(describe(result) for result in results))
+        for index, result in enumerate(results):
+            face = f" face {index}" if len(results) > 1 else ""
+            for warning in result.report["warnings"]:
+                report_warning(f"{pair[1].label}{face} <- {pair[0].label}: {warning}")
     skipped = len(pair_list) - len(todo)
     if batch:
         console.print(f"{len(todo) - failed} swapped, {skipped} already there, {failed} failed")

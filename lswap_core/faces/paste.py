@@ -40,6 +40,7 @@ class MaskOptions:
 
 
 REFERENCE_SIZE = 1024  # MaskOptions are given for this crop size
+DEFAULT_MASK = MaskOptions()
 
 
 def convex_hull(points: Tensor) -> Tensor:
@@ -83,7 +84,7 @@ def hull_distance(hull: Tensor, size: int) -> Tensor:
     return distance
 
 
-def face_mask(landmarks: Tensor, size: int, options: MaskOptions = MaskOptions()) -> Tensor:
+def face_mask(landmarks: Tensor, size: int, options: MaskOptions = DEFAULT_MASK) -> Tensor:
     """A soft mask ``(1, size, size)`` in ``[0, 1]`` over the hull of ``(68, 2)`` crop landmarks.
 
     It is 0 outside the hull grown by ``options.grow`` and ramps to 1 over
@@ -131,7 +132,7 @@ def paste_back(
     landmarks: Tensor,
     *,
     aligned_target: Tensor | None = None,
-    mask_options: MaskOptions = MaskOptions(),
+    mask_options: MaskOptions = DEFAULT_MASK,
     color: ColorMode = "mean-std",
 ) -> Pasted:
     """Blend an aligned ``swap`` ``(3, S, S)`` back into ``photo`` ``(3, H, W)``, both in ``[-1, 1]``.

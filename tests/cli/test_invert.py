@@ -13,26 +13,15 @@ from typer.testing import CliRunner
 
 import lswap_core
 from lswap_core.cli import app
-from lswap_core.convert import convert
 from lswap_core.errors import Cancelled, IncompatibleLatentError
 from lswap_core.imaging import load_image
 from lswap_core.inversions import load_inversion
 from tests.cli.test_host_commands import assert_one_line_error
-from tests.conftest import SHARED_ASSETS, needs_assets
+from tests.cli.conftest import ASTRONAUT, CLOSE_UP
+from tests.conftest import needs_assets
 
 pytestmark = needs_assets("face-api", "images/astronaut.png", "images/single-face-crop.png")
-FACE_API = SHARED_ASSETS / "face-api"
-ASTRONAUT = SHARED_ASSETS / "images" / "astronaut.png"
-CLOSE_UP = SHARED_ASSETS / "images" / "single-face-crop.png"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def face_networks(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("faceapi")
-    analyzer = convert(FACE_API, folder / "analyzer.safetensors")
-    embedder = convert(FACE_API / "face_recognition_model-weights_manifest.json", folder / "embedder.safetensors")
-    return ["--analyzer-weights", str(analyzer), "--embedder-weights", str(embedder)]
 
 
 def invert(face_networks, *args: str):

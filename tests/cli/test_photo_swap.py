@@ -24,7 +24,7 @@ from lswap_core.mixer import load_mixer
 from lswap_core.swapping import generator_for
 from lswap_core.training import train
 from tests.cli.test_host_commands import assert_one_line_error
-from tests.cli.test_invert import ASTRONAUT, CLOSE_UP, face_networks  # noqa: F401 - a fixture
+from tests.cli.conftest import ASTRONAUT, CLOSE_UP
 from tests.conftest import needs_assets
 from tests.unit.test_faces import face_landmarks
 
