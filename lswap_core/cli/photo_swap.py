@@ -484,6 +484,7 @@ def _load_components(
 ) -> SwapJob:
     import dataclasses as dc
 
+    from ..checkpoints import tensors_sha256
     from ..files import sha256_of
     from ..generator_records import GeneratorRecord
     from ..registry import load_embedder, load_face_analyzer, load_inverter
@@ -502,9 +503,14 @@ def _load_components(
     components = {
         "generator": dc.asdict(record),
         "mixer": {"path": str(mixer_path), "sha256": sha256_of(mixer_path), "space": mix.config.space},
-        "inverter": {"name": method.name, "weights": inverter_weights, "preset": inverter_preset, "config": method.config_dict()} if method else None,
-        "analyzer": {"name": analyzer, "weights": analyzer_weights} if needs_photos else None,
-        "embedder": {"name": embedder, "weights": embedder_weights} if needs_photos else None,
+        "inverter": None,
+        "analyzer": None,
+        "embedder": None,
     }
+    if method is not None and load_analyzer is not None and load_emb is not None:
+        components["inverter"] = {"name": method.name, "weights": inverter_weights, "preset": inverter_preset,
+                                  "config": method.config_dict(), "tensors_sha256": tensors_sha256(method.state_dict())}
+        components["analyzer"] = {"name": analyzer, "weights": analyzer_weights, "tensors_sha256": tensors_sha256(load_analyzer.state_dict())}
+        components["embedder"] = {"name": embedder, "weights": embedder_weights, "tensors_sha256": tensors_sha256(load_emb.state_dict())}
     return Loaded(gen, record, mix, space, method, load_analyzer, load_emb, components)
 

@@ -81,6 +81,8 @@ def test_one_pair_writes_the_photo_and_a_full_report(tmp_path, mixer_file, face_
     assert set(face["seconds"]) >= {"projection", "tuning", "mix", "render", "paste"}
     assert set(report["components"]) == {"generator", "mixer", "inverter", "analyzer", "embedder"}
     assert report["components"]["mixer"]["sha256"] and report["versions"]["torch"] == torch.__version__
+    assert all(report["components"][name]["tensors_sha256"] for name in ("inverter", "analyzer", "embedder"))
+    assert report["components"]["generator"]["state_sha256"]
     changed = (pixels(out) != pixels(ASTRONAUT)).any(axis=2).sum()
     assert 0 < changed <= face["mask"]["pixels"]
     for name in ("swap_grid.png", "swap_source.png", "swap_target.png", "swap_swap.png", "swap.codes.safetensors"):
