@@ -33,7 +33,7 @@ from tests.plugins.test_stylegan2_convert import fresh, nvlabs_generator
 
 # Measured against the official code when the fixtures were recorded: the W trajectory within
 # 2.2e-7 over all 450 steps (the bar: 1e-5 for the first steps, 1e-3 relative at the end);
-# tuning losses within 3e-7 relative, tuned tensors within 4e-7.
+# tuning losses within 4.3e-7 relative, tuned tensors within 2.4e-7.
 TRAJECTORY_TOLERANCE = {"rtol": 0.0, "atol": 1e-5}
 LOSS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-7}
 TUNED_TOLERANCE = {"rtol": 0.0, "atol": 1e-5}
