@@ -174,6 +174,7 @@ class GeneratorConformance(_ComponentConformance):
         torch.testing.assert_close(mean, expected, atol=self.atol, rtol=1e-4)
 
     def test_cameras(self) -> None:
+        """Shapes, determinism under a seed, distinct named views, and a view that repeats exactly."""
         generator = self.build()
         with torch.no_grad():
             ws = self.codes(generator)
@@ -191,11 +192,20 @@ class GeneratorConformance(_ComponentConformance):
                 camera = view.expand(self.batch, *view.shape[1:]) if view.shape[0] == 1 else view
                 images[name] = generator.synthesis(ws, camera=camera, noise_mode="const")
                 assert images[name].shape == (self.batch, 3, generator.resolution, generator.resolution)
-            sampled = generator.synthesis(ws, camera=cameras, noise_mode="const")
+            front = views["front"].expand(self.batch, *views["front"].shape[1:])
+            assert torch.equal(generator.synthesis(ws, camera=front, noise_mode="const"), images["front"]), (
+                "the same view must render the same image"
+            )
+            sampled = generator.synthesis(ws, camera=cameras, noise_mode="random", rng=seeded(5))
+            torch.manual_seed(2)  # the global generator must play no part
+            again = generator.synthesis(ws, camera=cameras, noise_mode="random", rng=seeded(5))
+        assert sampled.shape == (self.batch, 3, generator.resolution, generator.resolution)
         assert torch.isfinite(sampled).all()
-        if len(images) > 1:
-            first, *others = images.values()
-            assert any(not torch.allclose(first, other) for other in others), "the named views render the same image"
+        assert torch.equal(sampled, again), "the same cameras and rng must render the same images"
+        names = list(images)
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                assert not torch.allclose(images[first], images[second]), f"views {first} and {second} render the same image"
 
     def test_gradients_reach_the_codes(self) -> None:
         generator = self.build()

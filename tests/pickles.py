@@ -271,3 +271,83 @@ def write_rosinality_golden(path: Path, golden: Golden, *, legacy: bool = False,
     """``torch.save`` of `rosinality_golden_checkpoint`; ``legacy`` writes torch < 1.6's format."""
     torch.save(rosinality_golden_checkpoint(golden, **options), path, _use_new_zipfile_serialization=not legacy)
     return path
+
+
+# -- Official StyleNeRF files from golden fixtures ----------------------------------------------
+
+
+def write_stylenerf_golden(path: Path, golden: Golden, *, alpha: float = 1.0, drop: tuple[str, ...] = (),
+                           synthesis_extra: Mapping[str, Any] | None = None) -> Path:
+    """A StyleNeRF network pickle as the official training loop writes it, with the golden ``G_ema``.
+
+    The generator's constructor arguments are OmegaConf ``DictConfig``/``ListConfig`` objects (the
+    official script builds them from its hydra config), with numpy scalars among them; ``G`` holds
+    the same network with every parameter halved. ``alpha`` is the ``synthesis.alpha`` buffer,
+    ``drop`` removes tensors and ``synthesis_extra`` changes recorded synthesis options.
+    """
+    meta = golden.meta
+    with _lightning_stand_ins() as omegaconf:
+
+        def node(value: Any) -> Any:
+            metadata = _instance(omegaconf["ContainerMetadata"], ref_type=Any, object_type=dict, optional=True, key=None, flags={})
+            if isinstance(value, Mapping):
+                return _instance(omegaconf["DictConfig"], _metadata=metadata, _parent=None,
+                                 _content={key: node(item) for key, item in value.items()})
+            if isinstance(value, list):
+                return _instance(omegaconf["ListConfig"], _metadata=metadata, _parent=None, _content=[node(v) for v in value])
+            return _instance(omegaconf["AnyNode"], _val=value, _metadata=_instance(omegaconf["Metadata"], ref_type=Any,
+                                                                                   object_type=None, optional=True, key=None, flags={}))
+
+        kwargs = dict(meta["recorded_init_kwargs"])
+        synthesis = {**kwargs["synthesis_kwargs"], **(synthesis_extra or {})}
+        synthesis["camera_kwargs"] = {**synthesis["camera_kwargs"], "fov": np.float64(synthesis["camera_kwargs"]["fov"])}
+        kwargs["mapping_kwargs"] = node({"num_layers": np.int64(kwargs["mapping_kwargs"]["num_layers"])})
+        kwargs["synthesis_kwargs"] = node(synthesis)
+
+        def objects() -> dict[str, NVlabsObject]:
+            made: dict[str, NVlabsObject] = {}
+            for key in ("C", "V", "U"):
+                record = meta["objects"][key]
+                state = {**record["attributes"], "_init_args": (EasyDict(record["init_args"][0]),), "_init_kwargs": EasyDict()}
+                if key == "V":
+                    state["C"] = made["C"]
+                made[key] = NVlabsObject(record["cls"], state)
+            return made
+
+        def generator(scale: float) -> NVlabsObject:
+            modules = meta["modules"]
+
+            def record(index: int) -> Any:
+                module, prefix = modules[index], (modules[index]["path"] + "." if modules[index]["path"] else "")
+                children = {
+                    other["path"][len(prefix):]: record(j) for j, other in enumerate(modules)
+                    if other["path"].startswith(prefix) and other["path"] != module["path"] and "." not in other["path"][len(prefix):]
+                }
+                if module["cls"].startswith("torch.nn."):  # ModuleList / Sequential: plain torch modules
+                    container = torch.nn.ModuleList() if module["cls"].endswith("ModuleList") else torch.nn.Sequential()
+                    container._modules.update(children)
+                    return container
+                state_of = {k: golden.state[prefix + k] for k in module["parameters"] + module["buffers"] if prefix + k not in drop}
+                buffers = {k: v for k, v in state_of.items() if k in module["buffers"]}
+                if module["path"] == "synthesis":
+                    buffers["alpha"] = torch.tensor(float(alpha))
+                extra = objects() if module["path"] == "synthesis" else {}
+                return nvlabs_module(
+                    module["cls"],
+                    parameters={k: v * scale for k, v in state_of.items() if k in module["parameters"]},
+                    buffers=buffers, modules=children,
+                    init_kwargs=kwargs if module["path"] == "" else EasyDict(module["init_kwargs"]),
+                    **extra,
+                )
+
+            (root,) = [i for i, module in enumerate(modules) if module["path"] == ""]
+            return record(root)
+
+        payload = {
+            "G": generator(0.5),
+            "D": nvlabs_module("Discriminator", parameters={"b64.fromrgb.weight": torch.ones(8, 3, 1, 1)}),
+            "G_ema": generator(1.0),
+            "augment_pipe": None,
+            "training_set_kwargs": EasyDict(resolution=meta["init_kwargs"]["img_resolution"], max_size=np.int64(70000)),
+        }
+        return write_nvlabs_pickle(path, payload)

@@ -63,7 +63,8 @@ class NVlabsPickleConverter(Converter):
     def sniff(cls, path: Path) -> bool:
         # Persistent objects name NVlabs' reconstruction function near the start of the pickle.
         head = file_head(path).head[: 1 << 16]
-        return head[:1] == b"\x80" and b"torch_utils.persistence" in head
+        is_persistent = head[:1] == b"\x80" and b"torch_utils.persistence" in head
+        return is_persistent and b"NeRFSynthesisNetwork" not in file_head(path).head  # StyleNeRF: its own converter
 
     def convert(self, path: Path) -> ConvertedWeights:
         data = load_checkpoint(path)
@@ -127,6 +128,8 @@ def _check_classes(path: Path, network: PersistentObject) -> None:
             f"{path} holds a StyleGAN3 generator (config t or r), not StyleGAN2",
             hint="convert a StyleGAN2 network; lswap's stylegan2 generator cannot run StyleGAN3",
         )
+    if synthesis is not None and getattr(synthesis, "class_name", None) == "NeRFSynthesisNetwork":
+        raise CheckpointError(f"{path} holds a StyleNeRF generator, not StyleGAN2", hint="convert it with --format stylenerf")
     for where, record in records:
         if record.class_name not in GENERATOR_CLASSES:
             raise CheckpointError(

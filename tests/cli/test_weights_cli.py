@@ -88,5 +88,5 @@ def test_plugins_list_shows_the_assets_each_plugin_declares():
     assert plugins["deep3dface"]["assets"] == ["bfm", "deep3dface"]
     assert plugins["faceapi"]["assets"] == ["faceapi"]
     assert "stylegan2-ffhq" in plugins["stylegan2"]["assets"] and "latentswap-mixer" in plugins["latentswap"]["assets"]
-    assert plugins["assets-catalog"]["assets"] == ["stylenerf-ffhq-1024", "stylenerf-ffhq-256", "stylenerf-ffhq-512"]
+    assert plugins["stylenerf"]["assets"] == ["stylenerf-ffhq-1024", "stylenerf-ffhq-256", "stylenerf-ffhq-512"]
     assert plugins["e4e"]["assets"] == ["e4e-ffhq"]

@@ -1,1 +1,0 @@
-"""Pretrained assets of components that have no built-in plugin of their own here yet."""
