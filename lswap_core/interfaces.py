@@ -218,6 +218,10 @@ class Generator(Component):
         """Cameras by name (``front``, ``left``...) for 3D-aware generators."""
         return {}
 
+    def orbit_cameras(self, frames: int) -> Tensor:
+        """``frames`` cameras on a closed path around the front view (a turntable), for 3D-aware generators."""
+        raise NotImplementedError(f"generator {self.name!r} has no camera")
+
     def check_ws(self, ws: Tensor) -> None:
         """Raise `IncompatibleLatentError` unless ``ws`` is ``(N, num_ws, w_dim)``."""
         if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):

@@ -102,6 +102,10 @@ class ToyCameraGenerator(ToyGenerator):
         views = {"front": (0.0, 0.0), "left": (-r, 0.0), "right": (r, 0.0), "up": (0.0, r), "down": (0.0, -r)}
         return {name: torch.tensor([view]) for name, view in views.items()}
 
+    def orbit_cameras(self, frames: int) -> Tensor:
+        angle = torch.arange(frames) / frames * 2 * torch.pi
+        return torch.stack([angle.sin(), angle.cos()], dim=1) * self.config.view_range
+
     def noise_buffers(self) -> dict[str, Tensor]:
         return {"noise_const": self.noise_const}
 

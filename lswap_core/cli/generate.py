@@ -48,6 +48,10 @@ def generate_command(
     save_latents: Annotated[
         bool, typer.Option("--save-latents", help="Also write each W+ code as seedNNNN.safetensors.")
     ] = False,
+    views: Annotated[
+        str | None,
+        typer.Option("--views", help="3D-aware generators: views to render, e.g. front,left,right (seedNNNN_VIEW.png).", show_default=False),
+    ] = None,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -62,6 +66,7 @@ def generate_command(
     from ..devices import resolve_device
     from ..latents import z_from_seeds
     from ..progress import track
+    from ..views import parse_views
     from .common import build_generator, check_noise_mode
 
     seed_list = parse_seeds(seeds)
@@ -73,8 +78,10 @@ def generate_command(
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file", hint="choose a folder")
 
+    view_names = [name.strip() for name in views.split(",") if name.strip()] if views is not None else [None]
+
     def outputs(seed: int) -> list[Path]:
-        files = [out / f"seed{seed:04d}.png"]
+        files = [out / (f"seed{seed:04d}.png" if name is None else f"seed{seed:04d}_{name}.png") for name in view_names]
         return files + [out / f"seed{seed:04d}.safetensors"] if save_latents else files
 
     todo = [seed for seed in seed_list if overwrite or not all(path.exists() for path in outputs(seed))]
@@ -84,24 +91,31 @@ def generate_command(
         return
     target = resolve_device(device)
     model = build_generator(generator, weights, preset, target, init_seed=init_seed)
+    cameras = parse_views(model, views) if views is not None else [(None, None)]
     out.mkdir(parents=True, exist_ok=True)
     for seed in track(todo, "generating"):
         z = z_from_seeds([seed], model.z_dim).to(target)
         with torch.no_grad():
             ws = model.mapping(z, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
             # --noise-mode random: noise drawn from the seed too.
-            image = model.synthesis(ws, noise_mode=mode, rng=torch.Generator(device=target).manual_seed(seed))
-        png, *latent = outputs(seed)
-        if latent:
+            images = [
+                model.synthesis(ws, camera=None if camera is None else camera.to(target), noise_mode=mode,
+                                rng=torch.Generator(device=target).manual_seed(seed))
+                for _, camera in cameras
+            ]
+        files = outputs(seed)
+        pngs = files[: len(cameras)]
+        if save_latents:
             save_export(
-                latent[0],
+                files[-1],
                 kind="latent",
                 name=generator,
                 config={"seed": seed, "truncation_psi": trunc, "truncation_cutoff": trunc_cutoff, "noise_mode": noise_mode},
                 tensors={"ws": ws},
                 provenance={"weights": str(weights) if weights else f"preset {preset}, init seed {init_seed or 0}"},
             )
-        _write_png(png, image)  # last: a seed counts as done once its image is there
+        for png, image in zip(pngs, images):  # last: a seed counts as done once its images are there
+            _write_png(png, image)
     note = f", skipped {skipped} already there" if skipped else ""
     stdout_console().print(f"wrote {len(todo)} image(s) to {out}{note}")
 

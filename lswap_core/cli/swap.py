@@ -63,6 +63,14 @@ def swap_command(
     mask_grow: Annotated[float, typer.Option("--mask-grow", help="Grow (or, negative, shrink) the face mask, pixels of a 1024² crop.")] = 0.0,
     color: Annotated[str, typer.Option("--color", help="Colour correction of the swapped face: mean-std or none.")] = "mean-std",
     grid: Annotated[bool, typer.Option("--grid", help="Also write source | target | swap (| inverted target) side by side.")] = False,
+    views: Annotated[
+        str | None,
+        typer.Option("--views", help="3D-aware generators: a row per view, e.g. front,left,right (with seeds).", show_default=False),
+    ] = None,
+    turntable: Annotated[
+        int | None,
+        typer.Option("--turntable", help="3D-aware generators: N frames around the head, as a grid and an animated GIF.", show_default=False),
+    ] = None,
     save_aligned: Annotated[bool, typer.Option("--save-aligned", help="Also write the aligned source, target and swap.")] = False,
     save_codes: Annotated[bool, typer.Option("--save-codes", help="Also write the codes and the tuned generator tensors.")] = False,
     analyzer: Annotated[str, typer.Option("--analyzer", help="Face analyzer that finds the faces.")] = "faceapi",
@@ -89,8 +97,17 @@ def swap_command(
     swapped directly.
     """
     if source is None and target is None:
+        if views is not None or turntable is not None:
+            from .multiview import swap_views
+
+            return swap_views(mixer, source_seed, target_seed, out, generator, weights, preset, init_seed, layers, strength,
+                              trunc, trunc_cutoff, views, turntable, embedder, embedder_weights, device, overwrite)
         return _swap_seeds(mixer, source_seed, target_seed, out, generator, weights, preset, init_seed, layers, strength,
                            trunc, trunc_cutoff, noise_mode, grid, device, overwrite)
+    if views is not None or turntable is not None:
+        from ..errors import InputError
+
+        raise InputError("--views and --turntable go with generated faces", hint="use --source-seed and --target-seed")
     from .photo_swap import swap_photos_command
 
     swap_photos_command(

@@ -37,13 +37,24 @@ def sample_pairs(z_dim: int, batch: int, probability_same: float, rng: torch.Gen
     return source, torch.where(same[:, None], source, target)
 
 
-def sample_pair_cameras(generator: Generator, batch: int, rng: torch.Generator) -> tuple[Tensor, Tensor] | None:
+def sample_pair_cameras(
+    generator: Generator, batch: int, rng: torch.Generator, mode: str = "pair"
+) -> tuple[Tensor, Tensor] | None:
     """Cameras of the source and target images of ``batch`` pairs, or ``None`` for a single-view generator.
 
-    Each image gets its own draw from the generator's pose distribution; the
-    swap is rendered from the target's camera, since it keeps the target's pose.
+    The swap is always rendered from the target's camera, since it keeps the
+    target's pose. ``mode`` (``sampling.cameras``): ``pair`` draws one camera
+    per pair from the generator's pose distribution for source and target
+    alike, ``each`` one per image, ``front`` uses the front view throughout.
     """
     if not generator.supports_camera:
         return None
+    if mode == "front":
+        front = generator.named_views["front"]
+        cameras = front.expand(batch, *front.shape[1:]).clone()
+        return cameras, cameras
+    if mode == "pair":
+        cameras = generator.sample_cameras(batch, rng=rng)
+        return cameras, cameras
     cameras = generator.sample_cameras(2 * batch, rng=rng)
     return cameras[:batch], cameras[batch:]

@@ -53,6 +53,10 @@ class SamplingConfig:
     truncation_cutoff: int | None = None  # official code: 8
     same_pair_probability: float = 0.125  # paper: 1/8; official code: 0.2
     noise_mode: Literal["random", "const", "none"] = "random"  # official code: random
+    # 3D-aware generators: "pair" renders source, target and swap of a pair from one sampled
+    # camera; "each" gives source and target their own (the swap takes the target's); "front"
+    # renders every image from the front view.
+    cameras: Literal["pair", "each", "front"] = "pair"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.same_pair_probability <= 1.0:

@@ -192,7 +192,7 @@ class Trainer:
         count = self.config.train.validation_pairs
         rng = seeded(step_seed(self.config.train.seed, VALIDATION_PAIRS))
         z_source, z_target = sample_pairs(self.generator.z_dim, count, 0.0, rng)
-        return z_source, z_target, sample_pair_cameras(self.generator, count, rng)
+        return z_source, z_target, sample_pair_cameras(self.generator, count, rng, self.config.sampling.cameras)
 
     def _restore(self, state: ResumeState) -> None:
         load_state_strict(self.mixer, state.modules["mixer"], source="the resume state")
@@ -249,7 +249,7 @@ class Trainer:
         run, sampling = self.config.train, self.config.sampling
         rng = seeded(step_seed(run.seed, step))
         z_source, z_target = sample_pairs(self.generator.z_dim, run.batch_size, sampling.same_pair_probability, rng)
-        cameras = sample_pair_cameras(self.generator, run.batch_size, rng)
+        cameras = sample_pair_cameras(self.generator, run.batch_size, rng, sampling.cameras)
         local = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
         z_source, z_target = z_source[local].to(self.device), z_target[local].to(self.device)
         if cameras is not None:

@@ -110,6 +110,17 @@ def named_views() -> dict[str, Tensor]:
     return {name: torch.tensor([[u, v, 0.5]]) for name, (u, v) in views.items()}
 
 
+def orbit_uvr(frames: int, config: StyleNeRFConfig) -> Tensor:
+    """``(frames, 3)`` linear cameras on the official video path (``rotation_camera3``): yaw 0.4 sin(2πt) and
+    pitch π/2 + 0.2 cos(2πt), t in [0, 1), mapped back to (u, v); they reach a little past the training range."""
+    t = torch.arange(frames, dtype=torch.float64) / frames
+    yaw = 0.4 * torch.sin(2 * torch.pi * t)
+    pitch = torch.pi / 2 + 0.2 * torch.cos(2 * torch.pi * t)
+    (u0, u1), (v0, v1) = config.range_u, config.range_v
+    u, v = (yaw - u0) / (u1 - u0), (pitch - v0) / (v1 - v0)
+    return torch.stack([u, v, torch.full_like(u, 0.5)], dim=1)
+
+
 def view(name: str) -> Tensor:
     """The ``(1, 3)`` camera of a named view; unknown names list the known ones."""
     views = named_views()

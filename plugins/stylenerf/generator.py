@@ -148,6 +148,10 @@ class StyleNeRFGenerator(Generator):
         the training range."""
         return cameras.named_views()
 
+    def orbit_cameras(self, frames: int) -> Tensor:
+        """``(frames, 3)`` cameras on the official turntable path (yaw ±0.4 rad, pitch ±0.2 rad)."""
+        return cameras.orbit_uvr(frames, self.config)
+
     def view(self, name: str) -> Tensor:
         """The ``(1, 3)`` camera named ``name``; an unknown name is an error listing the names."""
         return cameras.view(name)

@@ -163,7 +163,7 @@ def test_a_camera_generator_trains_with_a_camera_per_image(tmp_path, config_file
         return original(self, ws, **kwargs)
 
     monkeypatch.setattr(ToyCameraGenerator, "synthesis", recording)
-    overrides = ["generator.name=toy-camera", "train.steps=2", "sampling.noise_mode=random"]
+    overrides = ["generator.name=toy-camera", "train.steps=2", "sampling.noise_mode=random", "sampling.cameras=each"]
     first = train(load_config(config_file, overrides, kind="train"), tmp_path / "a")
     steps = seen[:6]  # source, target and swap renders of steps 1 and 2 (validation follows)
     assert all(camera is not None and camera.shape == (4, 2) for camera in steps)
@@ -175,6 +175,11 @@ def test_a_camera_generator_trains_with_a_camera_per_image(tmp_path, config_file
     assert first.final_metrics == second.final_metrics  # cameras and noise come from the run's seeds
     mixer = load_mixer(first.export)
     assert mixer.trained_with.generator.name == "toy-camera"
+
+    seen.clear()  # the default: one camera per pair, for source, target and swap alike
+    train(load_config(config_file, overrides[:-1], kind="train"), tmp_path / "c")
+    source, target, swap = seen[:3]
+    assert torch.equal(source, target) and torch.equal(swap, target)
 
 
 def test_the_trainer_leaves_the_global_random_state_alone(tmp_path, config_file):
