@@ -91,7 +91,7 @@ def unknown_name_error(label: str, name: str, known: list[str]) -> UnknownCompon
     """
     if not known:
         return UnknownComponentError(
-            f"no {label} named {name!r}: no plugin provides a {label}",
+            f"no {label} named {name!r}: no plugin provides {'an' if label[0] in 'aeiou' else 'a'} {label}",
             hint="see `lswap plugins list` for plugins that failed to load",
         )
     guesses = difflib.get_close_matches(name, known, n=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,12 +194,14 @@ def swap_faces(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     cache: InversionCache | None = None,
+    edit: Callable[[Tensor], Tensor] | None = None,
 ) -> PhotoSwap:
     """Swap the source's identity into the target, pasted back into the target photo.
 
     :param inverter: needed when either side is a photo.
     :param analyzer: finds the swap's landmarks for the report (pose kept?).
     :param embedder: identity cosines for the report.
+    :param edit: applied to the swap's W+ code before rendering (``lswap swap --edit``).
     """
     clock = _Clock()
     rng = rng if rng is not None else torch.Generator().manual_seed(0)
@@ -214,6 +217,8 @@ def swap_faces(
             inverted_source, inverted_target = _inverted(source, {}, generator, lpips, embedder), _inverted(target, {}, generator, lpips, embedder)
     with clock("mix"):
         swap_ws = mix(mixer, generator, inverted_source.ws, inverted_target.ws, space=space, groups=groups, strength=strength)
+        if edit is not None:
+            swap_ws = edit(swap_ws)
     with clock("render"), torch.no_grad():
         swap = inverted_target.generator.synthesis(swap_ws, noise_mode="const").clamp(-1, 1)[0]
     with clock("paste"):

@@ -7,6 +7,7 @@ on `swap_codes`; generated faces use it directly from seeds.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -123,15 +124,19 @@ def swap_from_noise(
     noise_mode: NoiseMode = "const",
     cameras: tuple[Tensor, Tensor] | None = None,
     rng: torch.Generator | None = None,
+    edit: Callable[[Tensor], Tensor] | None = None,
 ) -> SwapResult:
     """Swap generated faces given by their noise codes ``(N, z_dim)``.
 
     :param cameras: for 3D-aware generators, the source's and the target's
         cameras (one row per pair); the swap is seen from the target's.
     :param rng: the random draws of ``noise_mode="random"``.
+    :param edit: applied to the swap's W+ code before rendering (``lswap swap --edit``).
     """
     source, target = space.encode(generator, z_source), space.encode(generator, z_target)
     swap_ws = swap_codes(generator, mixer, space, source, target, groups=groups, strength=strength)
+    if edit is not None:
+        swap_ws = edit(swap_ws)
     source_ws, target_ws = space.to_wplus(generator, source), space.to_wplus(generator, target)
     source_camera, target_camera = cameras if cameras is not None else (None, None)
 

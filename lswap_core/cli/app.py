@@ -19,6 +19,7 @@ from .swap import swap_command
 from .train import train_command
 from .generate import generate_command
 from .invert import invert_command
+from .edit import edit_command
 from .failures import describe
 from .output import debug_mode, report_failure
 from .plugin_commands import PluginCommandGroup
@@ -106,6 +107,7 @@ app.add_typer(analyze_commands.app, name="analyze")
 app.command("convert")(convert_command)
 app.command("generate")(generate_command)
 app.command("invert")(invert_command)
+app.command("edit")(edit_command)
 app.add_typer(bench_commands.app, name="bench")
 app.add_typer(face_commands.app, name="faces")
 app.add_typer(weights_commands.app, name="weights")

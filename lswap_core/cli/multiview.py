@@ -28,11 +28,13 @@ def swap_views(
     embedder_weights: str,
     device: str,
     overwrite: bool,
+    edit_options: tuple[list[str], str, str | None, str | None],
 ) -> None:
     """Source, target and swap from each view (a grid row per view), or around a turntable (a grid and a GIF);
     ``OUT.json`` holds the identity cosine of the swap to the source per view."""
     import torch
 
+    from ..editing import parse_edit
     from ..errors import InputError
     from ..imaging import save_labelled_grid
     from ..latents import check_seed, z_from_seeds
@@ -41,6 +43,7 @@ def swap_views(
     from ..swapping import swap_codes
     from ..views import parse_views, turntable as turntable_cameras
     from .common import check_output_file, load_swapper
+    from .edit import edit_function
 
     if source_seed is None or target_seed is None:
         raise InputError("--views and --turntable swap generated faces", hint="give --source-seed N and --target-seed N")
@@ -57,7 +60,10 @@ def swap_views(
     check_output_file(out.with_suffix(".json"), overwrite=overwrite, suffix=".json")
     if turntable is not None:
         check_output_file(out.with_suffix(".gif"), overwrite=overwrite, suffix=".gif")
+    for text in edit_options[0]:
+        parse_edit(text)  # a malformed --edit fails before anything loads
     gen, mix, space = load_swapper(mixer, generator, weights, preset, init_seed, trunc, trunc_cutoff, device)
+    edit = edit_function(*edit_options, gen)
     if views is not None:
         named = parse_views(gen, views)
     else:
@@ -68,6 +74,8 @@ def swap_views(
     with torch.no_grad():
         source, target = space.encode(gen, z[:1]), space.encode(gen, z[1:])
         swap_ws = swap_codes(gen, mix, space, source, target, groups=None if layers == "all" else groups, strength=strength)
+        if edit is not None:
+            swap_ws = edit(swap_ws)
         source_ws, target_ws = space.to_wplus(gen, source), space.to_wplus(gen, target)
         rows, report = [], []
         for name, camera in named:

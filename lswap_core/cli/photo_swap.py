@@ -19,6 +19,9 @@ from ..errors import InputError, Interrupted, LswapError
 
 if TYPE_CHECKING:
     import threading
+    from collections.abc import Callable
+
+    import torch
 
     from ..faces.paste import MaskOptions
     from ..generator_records import GeneratorRecord
@@ -153,6 +156,7 @@ class SwapJob:
     source_face: int | None
     target_face: int | str | None  # an index, None (the largest) or "all"
     cache: InversionCache
+    edit: Callable[[torch.Tensor], torch.Tensor] | None = None  # --edit, applied to each swap's code
 
     @property
     def generator(self) -> Generator:
@@ -211,6 +215,7 @@ def _swap_each(
                 analyzer=job.loaded.analyzer, embedder=job.loaded.embedder, lpips=getattr(job.loaded.inverter, "lpips", None),
                 groups=job.groups, strength=job.strength, mask_options=job.mask_options, color=job.color,  # type: ignore[arg-type]
                 rng=torch.Generator().manual_seed(job.seed), progress=progress, cancel=cancel, cache=job.cache,
+                edit=job.edit,
             )
         except Cancelled:
             raise Interrupted(
@@ -364,10 +369,12 @@ def swap_photos_command(
     trunc_cutoff: int | None,
     device: str,
     overwrite: bool,
+    edit_options: tuple[list[str], str, str | None, str | None],
 ) -> None:
     """`lswap swap` when a side is a photo: check everything, load once, swap each pair."""
     import typer
 
+    from ..editing import parse_edit
     from ..faces.paste import COLOR_MODES, MaskOptions
     from ..latents import check_seed
     from ..layers import parse_groups
@@ -389,6 +396,8 @@ def swap_photos_command(
     if color not in COLOR_MODES:
         raise InputError(f"unknown --color {color!r}", hint=f"use one of {', '.join(COLOR_MODES)}")
     mask_options = MaskOptions(grow=mask_grow, blur=mask_blur)
+    for text in edit_options[0]:
+        parse_edit(text)  # a malformed --edit fails before anything loads
     face_choice = _target_face_choice(target_face)
     for value, what in ((source_face, "--source-face"),):
         if value is not None and value < 0:
@@ -414,9 +423,14 @@ def swap_photos_command(
     settings = {
         "layers": layers, "strength": strength, "mask_blur": mask_blur, "mask_grow": mask_grow, "color": color,
         "seed": seed, "source_face": source_face, "target_face": target_face, "pairs": pairs,
+        "edits": edit_options[0], "editor": edit_options[1] if edit_options[0] else None,
+        "directions": edit_options[2] if edit_options[0] else None,
         "truncation_psi": loaded.space.truncation_psi, "truncation_cutoff": loaded.space.truncation_cutoff,
     }
+    from .edit import edit_function
+
     job = SwapJob(
+        edit=edit_function(*edit_options, loaded.generator),
         loaded=loaded, settings=settings, groups=None if layers == "all" else groups, strength=strength,
         mask_options=mask_options, color=color, seed=seed, source_face=source_face, target_face=face_choice,
         cache=InversionCache(),

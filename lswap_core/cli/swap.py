@@ -67,6 +67,17 @@ def swap_command(
         str | None,
         typer.Option("--views", help="3D-aware generators: a row per view, e.g. front,left,right (with seeds).", show_default=False),
     ] = None,
+    edits: Annotated[
+        list[str] | None,
+        typer.Option("--edit", help="Edit the swap before rendering: DIRECTION=STRENGTH, repeatable (e.g. --edit smile=+2).", show_default=False),
+    ] = None,
+    editor: Annotated[str, typer.Option("--editor", help="Editor of --edit: interfacegan, ganspace...")] = "interfacegan",
+    directions: Annotated[
+        str | None, typer.Option("--directions", help="The editor's directions: an export or asset name.", show_default=False)
+    ] = None,
+    editor_preset: Annotated[
+        str | None, typer.Option("--editor-preset", help="Named editor settings when no --directions.", show_default=False)
+    ] = None,
     turntable: Annotated[
         int | None,
         typer.Option("--turntable", help="3D-aware generators: N frames around the head, as a grid and an animated GIF.", show_default=False),
@@ -101,9 +112,10 @@ def swap_command(
             from .multiview import swap_views
 
             return swap_views(mixer, source_seed, target_seed, out, generator, weights, preset, init_seed, layers, strength,
-                              trunc, trunc_cutoff, views, turntable, embedder, embedder_weights, device, overwrite)
+                              trunc, trunc_cutoff, views, turntable, embedder, embedder_weights, device, overwrite,
+                              edit_options=(edits or [], editor, directions, editor_preset))
         return _swap_seeds(mixer, source_seed, target_seed, out, generator, weights, preset, init_seed, layers, strength,
-                           trunc, trunc_cutoff, noise_mode, grid, device, overwrite)
+                           trunc, trunc_cutoff, noise_mode, grid, device, overwrite, (edits or [], editor, directions, editor_preset))
     if views is not None or turntable is not None:
         from ..errors import InputError
 
@@ -118,13 +130,14 @@ def swap_command(
         color=color, grid=grid, save_aligned=save_aligned, save_codes=save_codes, analyzer=analyzer,
         analyzer_weights=analyzer_weights, embedder=embedder, embedder_weights=embedder_weights, seed=seed,
         trunc=trunc, trunc_cutoff=trunc_cutoff, device=device, overwrite=overwrite,
+        edit_options=(edits or [], editor, directions, editor_preset),
     )
 
 
 def _swap_seeds(
     mixer: Path, source_seed: int | None, target_seed: int | None, out: Path, generator: str | None, weights: Path | None,
     preset: str | None, init_seed: int | None, layers: str, strength: float, trunc: float | None, trunc_cutoff: int | None,
-    noise_mode: str, grid: bool, device: str, overwrite: bool,
+    noise_mode: str, grid: bool, device: str, overwrite: bool, edit_options: tuple[list[str], str, str | None, str | None],
 ) -> None:
     """Two generated faces, swapped directly (no inversion)."""
     import torch
@@ -134,7 +147,9 @@ def _swap_seeds(
     from ..latents import check_seed, z_from_seeds
     from ..layers import parse_groups
     from ..swapping import swap_from_noise
+    from ..editing import parse_edit
     from .common import check_noise_mode, check_output_file, load_swapper
+    from .edit import edit_function
 
     if source_seed is None or target_seed is None:
         raise InputError("give a source and a target", hint="--source PHOTO or --source-seed N, and --target PHOTO or --target-seed N")
@@ -145,7 +160,10 @@ def _swap_seeds(
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"--strength must be between 0 and 1, got {strength}")
     mode = check_noise_mode(noise_mode)
+    for text in edit_options[0]:
+        parse_edit(text)  # a malformed --edit fails before anything loads
     gen, mix, space = load_swapper(mixer, generator, weights, preset, init_seed, trunc, trunc_cutoff, device)
+    edit = edit_function(*edit_options, gen)
     z = z_from_seeds([source_seed, target_seed], gen.z_dim).to(gen.device)
     result = swap_from_noise(
         gen,
@@ -157,6 +175,7 @@ def _swap_seeds(
         strength=strength,
         noise_mode=mode,
         rng=torch.Generator(device=gen.device).manual_seed(target_seed),  # --noise-mode random: seeded too
+        edit=edit,
     )
     if grid:
         save_labelled_grid([[result.source_images[0], result.target_images[0], result.swap_images[0]]], ["source", "target", "swap"], out)
