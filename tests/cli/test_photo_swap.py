@@ -214,3 +214,13 @@ def test_ctrl_c_stops_the_swap_and_writes_nothing(tmp_path, mixer_file, face_net
     result = swap(face_networks, mixer_file, "--source", str(CLOSE_UP), "--target", str(ASTRONAUT), "--out", str(out))
     assert result.exit_code == 130 and "stopped while swapping" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_output_keeps_the_target_photos_mode(tmp_path, mixer_file, face_networks):
+    gray = tmp_path / "gray.png"
+    Image.open(ASTRONAUT).convert("L").save(gray)
+    out = tmp_path / "gray-swap.png"
+    result = swap(face_networks, mixer_file, "--source", str(CLOSE_UP), "--target", str(gray), "--out", str(out), "--inverter", "e4e")
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as written:
+        assert written.mode == "L" and written.size == Image.open(gray).size
