@@ -10,6 +10,7 @@ from ..version import __version__
 from . import analyze as analyze_commands
 from . import bench as bench_commands
 from . import config as config_commands
+from . import directions as direction_commands
 from . import faces as face_commands
 from . import plugins as plugin_commands
 from . import weights as weights_commands
@@ -111,6 +112,7 @@ app.command("edit")(edit_command)
 app.add_typer(bench_commands.app, name="bench")
 app.add_typer(face_commands.app, name="faces")
 app.add_typer(weights_commands.app, name="weights")
+app.add_typer(direction_commands.app, name="directions")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""InterFaceGAN: editing along SVM boundaries in W, and fitting them (genforce/interfacegan)."""
