@@ -515,6 +515,15 @@ class FaceAnalyzer(Component):
         :returns: the faces, most confident first; empty when there is none.
         """
 
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """The attributes `attributes` scores (``age``, ``gender``, ``happy``...); none by default."""
+        return ()
+
+    def attributes(self, images: Tensor) -> dict[str, Tensor]:
+        """Scores of FFHQ-aligned faces ``(N, 3, H, W)`` in ``[-1, 1]``: one ``(N,)`` tensor per attribute name."""
+        raise NotImplementedError(f"face analyzer {self.name!r} scores no attributes")
+
 
 @dataclasses.dataclass
 class ConvertedWeights:

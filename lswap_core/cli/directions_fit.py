@@ -1,4 +1,11 @@
-"""``lswap directions fit --codes w.npy --scores s.npy --out b.npy``: an InterFaceGAN boundary from codes and scores."""
+"""``lswap directions fit``: an InterFaceGAN boundary from codes and scores, given or made here.
+
+Either ``--codes w.npy --scores s.npy`` (codes and scores you have), or a
+generator (``--weights``/``--preset``) with ``--attribute`` and
+``--samples``: codes are sampled, rendered and scored by the face analyzer
+(its attributes, or ``yaw``/``pitch`` from the landmarks), in chunks saved
+beside ``--out`` so a stopped run goes on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .options import OverwriteOption
+from .options import DeviceOption, GeneratorOption, InitSeedOption, OverwriteOption, PresetOption, WeightsOption
 from .output import stdout_console
 
 if TYPE_CHECKING:
@@ -15,20 +22,6 @@ if TYPE_CHECKING:
 
 
 def fit_command(
-    codes: Annotated[
-        Path,
-        typer.Option(
-            "--codes",
-            help="W codes, .npy of shape (N, w_dim) (or (N, rows, w_dim) with equal rows).",
-            show_default=False,
-        ),
-    ],
-    scores: Annotated[
-        Path,
-        typer.Option(
-            "--scores", help="Attribute scores, .npy of shape (N,) or (N, 1); higher = more.", show_default=False
-        ),
-    ],
     out: Annotated[
         Path,
         typer.Option(
@@ -38,6 +31,20 @@ def fit_command(
             show_default=False,
         ),
     ],
+    codes: Annotated[
+        Path | None,
+        typer.Option(
+            "--codes",
+            help="W codes, .npy of shape (N, w_dim) (or (N, rows, w_dim) with equal rows).",
+            show_default=False,
+        ),
+    ] = None,
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            "--scores", help="Attribute scores, .npy of shape (N,) or (N, 1); higher = more.", show_default=False
+        ),
+    ] = None,
     ratio: Annotated[
         float,
         typer.Option(
@@ -61,9 +68,23 @@ def fit_command(
             "--invalid-value", help="Drop samples with this score (NaN scores are always dropped).", show_default=False
         ),
     ] = None,
+    generator: GeneratorOption = "stylegan2",
+    weights: WeightsOption = None,
+    preset: PresetOption = None,
+    init_seed: InitSeedOption = None,
+    attribute: Annotated[
+        str | None,
+        typer.Option("--attribute", help="What to score generated faces by: age, gender, smile, happy... or yaw, pitch.", show_default=False),
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Generated faces to score (the official runs use 500,000).")] = 20_000,
+    chunk: Annotated[int, typer.Option("--chunk", help="Faces rendered and scored at a time (and saved, for resuming).")] = 250,
+    analyzer: Annotated[str, typer.Option("--analyzer", help="Face analyzer that scores the faces.")] = "faceapi",
+    analyzer_weights: Annotated[str, typer.Option("--analyzer-weights", help="Its export or asset name.")] = "faceapi",
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Fit an InterFaceGAN boundary (linear SVM, C = 1) from codes and scores you already have."""
+    """Fit an InterFaceGAN boundary (linear SVM, C = 1) from codes and scores, given or made by scoring generated faces."""
+    from ..errors import InputError
     from ..latents import check_seed
     from ..registry import get_registry
     from .common import check_output_file
@@ -75,16 +96,65 @@ def fit_command(
     check_output_file(out, overwrite=overwrite, suffix=".npy")
     check_output_file(metadata_path(out), overwrite=overwrite, suffix=".json")
     check_seed(seed)
-    code_array, score_array = _read_array(codes, "codes"), _read_array(scores, "scores")
-    code_array = _w_codes(code_array, codes)
+    if codes is not None and scores is not None:
+        code_array, score_array = _w_codes(_read_array(codes, "codes"), codes), _read_array(scores, "scores")
+        extra: dict[str, object] = {"codes": codes.name, "scores": scores.name, "invalid_value": invalid_value}
+    elif codes is not None or scores is not None:
+        raise InputError("--codes and --scores go together", hint="give both, or a generator with --attribute to make them")
+    else:
+        code_array, score_array, extra = _generated(
+            out, generator, weights, preset, init_seed, attribute, samples, chunk, seed, analyzer, analyzer_weights, device, overwrite
+        )
     fit = train_boundary(code_array, score_array, ratio=ratio, split=split, invalid_value=invalid_value, rng=seed)
-    attribute = name or boundary_name(out)
-    extra = {"codes": codes.name, "scores": scores.name, "invalid_value": invalid_value}
+    attribute = name or attribute or boundary_name(out)
     save_boundary(fit, out, name=attribute, ratio=ratio, split=split, seed=seed, extra=extra)
+    if codes is None:
+        from ..direction_samples import partial_path
+
+        partial_path(out).unlink(missing_ok=True)  # finished: the samples are in the JSON's record
     stdout_console().print(
         f"wrote {out}: {attribute!r} boundary, {fit.boundary.shape[1]} wide, from {fit.samples} samples "
         f"({fit.chosen} per class); validation accuracy {fit.validation_accuracy:.4f}"
     )
+
+
+def _generated(
+    out: Path, name: str, weights: Path | None, preset: str | None, init_seed: int | None, attribute: str | None,
+    samples: int, chunk: int, seed: int, analyzer: str, analyzer_weights: str, device: str, overwrite: bool,
+) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+    """Codes of ``samples`` generated faces and their scores, resuming a partial run."""
+    import numpy as np
+
+    from ..checkpoints import tensors_sha256
+    from ..devices import resolve_device
+    from ..direction_samples import partial_path, sample_and_score
+    from ..errors import InputError
+    from ..face_attributes import attribute_choices
+    from ..progress import progress_bar
+    from ..registry import load_face_analyzer
+    from .common import build_generator
+
+    if weights is None and preset is None:
+        raise InputError("give --codes and --scores, or a generator (--weights or --preset) to sample", hint="see lswap directions fit --help")
+    if attribute is None:
+        raise InputError("--attribute names what to score the generated faces by", hint="e.g. --attribute smile")
+    if samples < 2 or chunk < 1:
+        raise InputError(f"--samples must be at least 2 and --chunk at least 1, got {samples} and {chunk}")
+    target = resolve_device(device)
+    model = build_generator(name, weights, preset, target, init_seed=init_seed)
+    scorer = load_face_analyzer(analyzer, weights=analyzer_weights, device=target)
+    if attribute not in attribute_choices(scorer):
+        raise InputError(f"face analyzer {analyzer!r} cannot score {attribute!r}", hint=f"choose one of: {', '.join(attribute_choices(scorer))}")
+    plan = {"generator": tensors_sha256(model.state_dict()), "attribute": attribute, "samples": samples, "seed": seed,
+            "analyzer": analyzer, "analyzer_weights": analyzer_weights}
+    partial = partial_path(out)
+    if overwrite:
+        partial.unlink(missing_ok=True)
+    with progress_bar(samples, f"scoring {attribute}") as bar:
+        codes, scores = sample_and_score(model, scorer, attribute, samples=samples, seed=seed, chunk=chunk, partial=partial,
+                                         plan=plan, progress=bar.advance)
+    found = int(np.isfinite(scores).sum())
+    return codes, scores, {**plan, "generator_name": name, "scored": found}
 
 
 def _read_array(path: Path, what: str) -> np.ndarray:

@@ -32,7 +32,7 @@ from lswap_core.errors import InputError
 from lswap_core.conventions import crop_fraction, resize
 from lswap_core.interfaces import DetectedFace, FaceAnalyzer
 
-from .face_nets import INPUT_SIZE, AgeGender, face_crops
+from .face_nets import EXPRESSION_LABELS, INPUT_SIZE, AgeGender, face_crops
 from .nets import ANALYZER_NETS, NETS
 
 # The crop face-api takes for expressions and age/gender (landmark box + 20 %, squared) from an
@@ -248,6 +248,22 @@ class FaceApiAnalyzer(FaceAnalyzer):
         if images.ndim != 4 or images.shape[1] != 3:
             raise InputError(f"expected aligned images (N, 3, H, W), got shape {tuple(images.shape)}")
         return face_crops(list(crop_fraction(images, FFHQ_ATTRIBUTE_CROP)))
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Age in years, ``gender`` (the probability of male), the seven expression probabilities and
+        ``smile`` (another name for ``happy``)."""
+        return ("age", "gender", *EXPRESSION_LABELS, "smile")
+
+    @torch.no_grad()
+    def attributes(self, images: Tensor) -> dict[str, Tensor]:
+        crops = self.aligned_attribute_crops(images.to(self.device, torch.float32))
+        age_gender = self.age_gender(crops)
+        expressions = self.expressions(crops)
+        scores = {"age": age_gender.age, "gender": age_gender.male_probability}
+        scores.update({label: expressions[:, index] for index, label in enumerate(EXPRESSION_LABELS)})
+        scores["smile"] = scores["happy"]
+        return scores
 
     def expressions(self, crops: Tensor) -> Tensor:
         """Expression probabilities ``(N, 7)`` (labels in `EXPRESSION_LABELS` order) of 112² crops."""

@@ -197,3 +197,16 @@ def test_expression_age_and_gender_of_the_astronaut(analyzer):
             prediction = analyzer.age_gender(crops)
             assert EXPRESSION_LABELS[int(probabilities.argmax())] == "happy"  # she smiles
             assert 18 < float(prediction.age[0]) < 60 and float(prediction.male_probability[0]) < 0.5
+
+
+def test_attributes_of_an_aligned_face_for_fitting_directions(analyzer):
+    from lswap_core.face_attributes import score_faces
+
+    image = load_image(IMAGES / "astronaut.png")
+    aligned = align_face(image, analyzer.detect(image)[0].landmarks, 256).image[None]
+    scores = analyzer.attributes(aligned)
+    assert set(scores) == set(analyzer.attribute_names) == {"age", "gender", "smile", *EXPRESSION_LABELS}
+    assert torch.equal(scores["smile"], scores["happy"]) and float(scores["happy"][0]) > 0.5
+    assert 18 < float(scores["age"][0]) < 60 and float(scores["gender"][0]) < 0.5
+    yaw = float(score_faces(analyzer, aligned, "yaw")[0])
+    assert abs(yaw) < 25  # an aligned, roughly frontal face
