@@ -21,6 +21,7 @@ from lswap_core.errors import InputError
 from lswap_core.imaging import load_image
 from lswap_core.inverting import _aligned
 from lswap_core.mixer import load_mixer
+from lswap_core.plugins import register_plugin
 from lswap_core.swapping import generator_for
 from lswap_core.training import train
 from tests.cli.test_host_commands import assert_one_line_error
@@ -224,3 +225,15 @@ def test_the_output_keeps_the_target_photos_mode(tmp_path, mixer_file, face_netw
     assert result.exit_code == 0, result.output
     with Image.open(out) as written:
         assert written.mode == "L" and written.size == Image.open(gray).size
+
+
+def test_a_photo_swap_takes_edits(tmp_path, mixer_file, face_networks):
+    from tests.cli.test_edit import WidePlugin
+
+    register_plugin(WidePlugin(), "wide-toys")
+    base = ["--source", str(CLOSE_UP), "--target", str(ASTRONAUT), "--inverter", "e4e"]
+    plain = swap(face_networks, mixer_file, *base, "--out", str(tmp_path / "plain.png"))
+    edited = swap(face_networks, mixer_file, *base, "--out", str(tmp_path / "edited.png"), "--editor", "wide-toy-editor", "--edit", "up=+3")
+    assert plain.exit_code == 0 and edited.exit_code == 0, edited.output
+    assert not np.array_equal(pixels(tmp_path / "plain.png"), pixels(tmp_path / "edited.png"))
+    assert json.loads((tmp_path / "edited.json").read_text())["settings"]["edits"] == ["up=+3"]
