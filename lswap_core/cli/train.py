@@ -88,6 +88,7 @@ def train_command(
     for key, (old, new) in trainer.changes.items():
         stderr_console().print(f"[yellow]changed:[/yellow] {key} {old} -> {new}; the run now differs from an uninterrupted one")
     result = trainer.run()
+    trainer.dist.close()
     console = stdout_console()
     if result.steps_done == 0:
         console.print(f"nothing to do: the run is at step {result.steps} of {result.steps}; mixer: {result.export}")

@@ -46,6 +46,13 @@ class Distributed:
         if self.enabled and not torch.distributed.is_initialized():
             torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
+    def close(self) -> None:
+        """Leave the process group together, after a run that ended well on every process: one
+        exiting while gloo still talks to the others aborts it."""
+        if self.enabled and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
     def barrier(self) -> None:
         if self.enabled:
             torch.distributed.barrier()

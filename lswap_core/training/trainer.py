@@ -469,7 +469,10 @@ def train(
     config: TrainConfig, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False, allow_changes: bool = False
 ) -> TrainResult:
     """Run (or resume) a training run; see `Trainer`."""
-    return Trainer(config, out_dir, resume=resume, overwrite=overwrite, allow_changes=allow_changes).run()
+    trainer = Trainer(config, out_dir, resume=resume, overwrite=overwrite, allow_changes=allow_changes)
+    result = trainer.run()
+    trainer.dist.close()
+    return result
 
 
 def _remove_if_empty(folder: Path) -> None:

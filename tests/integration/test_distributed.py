@@ -60,6 +60,11 @@ def _worker(rank: int, port: int, folder: str, config_text: str, results) -> Non
         results.put((rank, report))
     except BaseException:  # report anything else to the test instead of dying silently
         results.put((rank, {"crash": traceback.format_exc()}))
+    finally:
+        # Leave the group together: a process exiting while gloo still talks to the other aborts.
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow
