@@ -45,8 +45,10 @@ def conv2d_resample(
     :param impl: implementation of the `upfirdn2d` steps.
     :returns: ``(N, out_channels, H', W')``.
     """
-    if x.ndim != 4 or w.ndim != 4 or w.dtype != x.dtype:
-        raise ValueError(f"conv2d_resample takes 4-D x and w of one dtype, got {tuple(x.shape)}, {tuple(w.shape)}")
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d_resample takes 4-D x and w, got {tuple(x.shape)}, {tuple(w.shape)}")
+    if w.dtype != x.dtype:  # mixed precision: an activation in bf16 or fp16 meets float32 weights
+        w = w.to(x.dtype)
     if not (isinstance(up, int) and isinstance(down, int) and up >= 1 and down >= 1 and groups >= 1):
         raise ValueError("up, down and groups must be integers >= 1")
     out_channels, in_per_group, kh, kw = w.shape

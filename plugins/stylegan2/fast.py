@@ -220,7 +220,13 @@ class _ModulatedLayer(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        x, styles, dcoefs, weight, transposed, bias, noise, out = ctx.saved_tensors
+        saved = ctx.saved_tensors
+        if grad.dtype != torch.float32 or any(t is not None and t.dtype != torch.float32 for t in saved):
+            # Mixed precision (autocast): the backward runs in float32 on the saved low-precision
+            # activations, so no product mixes dtypes and the reductions over pixels keep their accuracy.
+            grad = grad.float()
+            saved = tuple(t.float() if t is not None else None for t in saved)
+        x, styles, dcoefs, weight, transposed, bias, noise, out = saved
         up, f, gain, clamp, noise_shape = ctx.layer
         need_x, need_styles, need_dcoefs, need_weight, _, need_bias, need_noise = ctx.needs_input_grad[:7]
         n = x.shape[0]
