@@ -77,19 +77,24 @@ class LatentSwapLoss(nn.Module):
         self,
         *,
         source_images: Tensor,
-        target_images: Tensor,
+        target_images: Tensor | None,
         swap_images: Tensor,
         source_embeddings: Tensor,
         target_codes: Tensor,
         swap_codes: Tensor,
     ) -> dict[str, Tensor]:
-        """All loss terms and their weighted ``total``; images ``(N, 3, H, W)`` in ``[-1, 1]``."""
+        """All loss terms and their weighted ``total``; images ``(N, 3, H, W)`` in ``[-1, 1]``.
+
+        ``target_images`` are needed only with the shape loss (``use_shape``).
+        """
         terms = {
             "id": identity_loss(source_embeddings, self.embedder.embed(swap_images)),
             "lp": latent_penalty(target_codes, swap_codes),
         }
         total = self.weights.identity * terms["id"] + self.weights.latent_penalty * terms["lp"]
         if self.shape_model is not None:
+            if target_images is None:
+                raise ValueError("the shape loss needs the target images")
             terms["shape"] = shape_loss(self.shape_model, source_images, target_images, swap_images)
             total = total + self.weights.shape * terms["shape"]
         terms["total"] = total

@@ -212,12 +212,15 @@ class Trainer:
         *,
         cameras: tuple[Tensor, Tensor] | None = None,
         rng: torch.Generator | None = None,
+        images: bool = False,
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Loss terms for a batch of pairs, and the images (for grids).
 
         :param cameras: source and target cameras for 3D-aware generators;
             the swap is rendered from the target's.
-        :param rng: the generator's random draws (noise) for the three renders.
+        :param rng: the generator's random draws (noise) for the renders.
+        :param images: render the target images even when no loss uses them
+            (only the shape loss does), for the grids.
         """
         space, generator = self.space, self.generator
         source_camera, target_camera = cameras if cameras is not None else (None, None)
@@ -226,7 +229,11 @@ class Trainer:
             source, target = space.encode(generator, z_source), space.encode(generator, z_target)
             with self._autocast():
                 source_images = space.render(generator, source, noise_mode, camera=source_camera, rng=rng)
-                target_images = space.render(generator, target, noise_mode, camera=target_camera, rng=rng)
+                target_images = (
+                    space.render(generator, target, noise_mode, camera=target_camera, rng=rng)
+                    if images or self.loss.use_shape
+                    else None
+                )
                 source_embeddings = self.embedder.embed(source_images).float()
         swap = self.mixer(source, target)
         with self._autocast():
@@ -239,8 +246,8 @@ class Trainer:
                 target_codes=target,
                 swap_codes=swap,
             )
-        images = {"source": source_images, "target": target_images, "swap": swap_images}
-        return {name: value.float() for name, value in terms.items()}, images
+        rendered = {"source": source_images, "target": target_images, "swap": swap_images}
+        return {name: value.float() for name, value in terms.items()}, rendered
 
     def _autocast(self) -> Any:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.precision == "bf16")
@@ -291,7 +298,7 @@ class Trainer:
         z_source, z_target, cameras = self.validation
         if cameras is not None:
             cameras = (cameras[0].to(self.device), cameras[1].to(self.device))
-        terms, images = self.losses(z_source.to(self.device), z_target.to(self.device), "const", cameras=cameras)
+        terms, images = self.losses(z_source.to(self.device), z_target.to(self.device), "const", cameras=cameras, images=True)
         return {name: float(value) for name, value in terms.items()}, images
 
     # -- the loop ------------------------------------------------------------------------------
