@@ -43,18 +43,23 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--memory/--no-memory", help="Peak memory of forward+backward in fresh processes.")
         ] = True,
         json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+        device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1...; auto picks cuda when available.")] = "cpu",
     ) -> None:
         """StyleGAN2 synthesis: lswap's path against NVlabs' reference algorithm (CPU, float32)."""
         from lswap_benchmarks.common import matmul_ceiling_gflops, print_table, set_threads
 
         res_list = [int(v) for v in resolutions.split(",") if v.strip()]
         batch_list = [int(v) for v in batches.split(",") if v.strip()]
+        from lswap_core.devices import resolve_device
+
         used_threads = set_threads(threads)
+        target = resolve_device(device)
         rows: list[dict[str, Any]] = []
         for res in res_list:
-            rows += _measure_resolution(res, batch_list, repeats, nonfused)
-        ceilings = {"matmul_2048_gflops": matmul_ceiling_gflops(2048), "conv3x3_512ch_64_gflops": _conv_ceiling()}
-        peaks = _peak_memory(max(res_list), max(batch_list), used_threads) if memory else {}
+            rows += _measure_resolution(res, batch_list, repeats, nonfused, target)
+        ceilings = {"matmul_2048_gflops": matmul_ceiling_gflops(2048, device=target),
+                    "conv3x3_512ch_64_gflops": _conv_ceiling() if target.type == "cpu" else float("nan")}
+        peaks = _peak_memory(max(res_list), max(batch_list), used_threads, str(target)) if memory else {}
         if json_output:
             report = {"threads": used_threads, "cells": rows, "ceilings": ceilings, "peak_memory_gib": peaks}
             typer.echo(json.dumps(report))
@@ -68,7 +73,10 @@ def register(app: typer.Typer) -> None:
             ]
             for r in rows
         ]
-        print_table(f"StyleGAN2 synthesis, float32, {used_threads} threads", columns, table)
+        print_table(f"StyleGAN2 synthesis, float32, {target}, {used_threads} threads", columns, table)
+        for r in rows:
+            if "fast_ms" in r:  # on CUDA, lswap takes the reference path; the CPU-built path beside it
+                typer.echo(f"{r['resolution']}^2 batch {r['batch']} fwd+bwd on the CPU-built path: {r['fast_ms']:.1f} ms")
         typer.echo(
             "ref: NVlabs' reference algorithm (grouped-convolution modulation); ref nf: its non-fused variant; "
             "ratio: ref / lswap; GF/s: nominal GFLOP per second"
@@ -91,13 +99,13 @@ def _config(res: int) -> Any:
     return StyleGAN2Config(**PRESETS[preset]) if preset else StyleGAN2Config(resolution=res)
 
 
-def _generator(res: int) -> Any:
+def _generator(res: int, device: Any = "cpu") -> Any:
     import torch
 
     from lswap_plugins.stylegan2.generator import StyleGAN2Generator
 
     torch.manual_seed(0)
-    return StyleGAN2Generator(_config(res)).eval().requires_grad_(False)
+    return StyleGAN2Generator(_config(res)).eval().requires_grad_(False).to(device)
 
 
 def _nominal_gflop(res: int) -> float:
@@ -113,43 +121,45 @@ def _nominal_gflop(res: int) -> float:
     return 2 * total / 1e9
 
 
-def _time(fn: Any, repeats: int) -> float:
+def _time(fn: Any, repeats: int, device: Any = None) -> float:
     """Median milliseconds of ``repeats`` runs after a warm-up run; a long first run is reported alone."""
     import statistics
 
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    if first > LONG_RUN_S:
-        return first * 1000
-    times = []
-    for _ in range(repeats):
+    from lswap_benchmarks.common import synchronize
+
+    def timed() -> float:
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        if device is not None:
+            synchronize(device)
+        return time.perf_counter() - start
+
+    first = timed()
+    if first > LONG_RUN_S:
+        return first * 1000
+    return statistics.median(timed() for _ in range(repeats)) * 1000
 
 
-def _measure_resolution(res: int, batches: list[int], repeats: int, nonfused: bool) -> list[dict[str, Any]]:
+def _measure_resolution(res: int, batches: list[int], repeats: int, nonfused: bool, device: Any) -> list[dict[str, Any]]:
     import torch
 
-    generator = _generator(res)
+    generator = _generator(res, device)
     gflop = _nominal_gflop(res)
     rows = []
     for batch in batches:
-        ws = generator.mapping(torch.randn(batch, generator.z_dim, generator=torch.Generator().manual_seed(batch)))
+        ws = generator.mapping(torch.randn(batch, generator.z_dim, generator=torch.Generator().manual_seed(batch)).to(device))
 
         def forward(impl: str) -> None:
             with torch.no_grad():
                 generator.synthesis(ws, impl=impl)
 
-        upstream = torch.randn(batch, 3, res, res, generator=torch.Generator().manual_seed(0))
+        upstream = torch.randn(batch, 3, res, res, generator=torch.Generator().manual_seed(0)).to(device)
 
         def forward_backward(impl: str, fused: bool | None = None) -> None:
             codes = ws.detach().requires_grad_(True)
             torch.autograd.grad(generator.synthesis(codes, impl=impl, fused_modconv=fused), codes, upstream)
 
-        fwd = {impl: _time(lambda impl=impl: forward(impl), repeats) for impl in ("reference", "auto")}
+        fwd = {impl: _time(lambda impl=impl: forward(impl), repeats, device) for impl in ("reference", "auto")}
         rows.append(
             {
                 "resolution": res, "batch": batch, "pass": "fwd",
@@ -160,11 +170,13 @@ def _measure_resolution(res: int, batches: list[int], repeats: int, nonfused: bo
         )
         row = {
             "resolution": res, "batch": batch, "pass": "fwd+bwd",
-            "reference_ms": _time(lambda: forward_backward("reference"), repeats),
-            "lswap_ms": _time(lambda: forward_backward("auto"), repeats),
+            "reference_ms": _time(lambda: forward_backward("reference"), repeats, device),
+            "lswap_ms": _time(lambda: forward_backward("auto"), repeats, device),
         }
+        if device.type == "cuda":  # "auto" is the reference path there; the CPU path, for comparison
+            row["fast_ms"] = _time(lambda: forward_backward("fast"), repeats, device)
         if nonfused:
-            row["reference_nonfused_ms"] = _time(lambda: forward_backward("reference", fused=False), repeats)
+            row["reference_nonfused_ms"] = _time(lambda: forward_backward("reference", fused=False), repeats, device)
         rows.append(row)
     return rows
 
@@ -187,19 +199,21 @@ import json, torch
 from lswap_benchmarks.common import peak_rss_gib
 from lswap_benchmarks.generator import _generator
 torch.set_num_threads({threads})
-generator = _generator({res})
-codes = generator.mapping(torch.randn({batch}, generator.z_dim)).detach().requires_grad_(True)
+device = torch.device({device!r})
+generator = _generator({res}, device)
+codes = generator.mapping(torch.randn({batch}, generator.z_dim).to(device)).detach().requires_grad_(True)
 image = generator.synthesis(codes, impl={impl!r})
 torch.autograd.grad(image, codes, torch.ones_like(image))
-print(json.dumps({{"peak_gib": peak_rss_gib()}}))
+peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else peak_rss_gib()
+print(json.dumps({{"peak_gib": peak}}))
 """
 
 
-def _peak_memory(res: int, batch: int, threads: int) -> dict[str, float]:
+def _peak_memory(res: int, batch: int, threads: int, device: str = "cpu") -> dict[str, float]:
     """Peak resident memory of one forward+backward, each path in a fresh interpreter."""
     from lswap_benchmarks.common import run_fresh
 
     return {
-        label: run_fresh(_MEMORY_PROBE.format(res=res, batch=batch, impl=impl, threads=threads))["peak_gib"]
+        label: run_fresh(_MEMORY_PROBE.format(res=res, batch=batch, impl=impl, threads=threads, device=device))["peak_gib"]
         for label, impl in (("reference", "reference"), ("lswap", "auto"))
     }

@@ -45,6 +45,7 @@ LRELU_SLOPE = 0.2
 UP = 2
 PER_SAMPLE_FROM = 128  # blocks at this resolution and above run one sample at a time
 REDUCTION_SLICE_BYTES = 8 << 20  # backward reductions work on slices of about this size
+LOW_PRECISION = (torch.bfloat16, torch.float16)  # autocast's dtypes: their backward runs in float32
 
 
 def kernel_norms(weight: Tensor) -> Tensor:
@@ -221,7 +222,7 @@ class _ModulatedLayer(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         saved = ctx.saved_tensors
-        if grad.dtype != torch.float32 or any(t is not None and t.dtype != torch.float32 for t in saved):
+        if grad.dtype in LOW_PRECISION or any(t is not None and t.dtype in LOW_PRECISION for t in saved):
             # Mixed precision (autocast): the backward runs in float32 on the saved low-precision
             # activations, so no product mixes dtypes and the reductions over pixels keep their accuracy.
             grad = grad.float()
