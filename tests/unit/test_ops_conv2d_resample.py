@@ -47,5 +47,9 @@ def test_bad_arguments():
     x, w = torch.randn(1, 2, 4, 4), torch.randn(3, 2, 3, 3)
     with pytest.raises(ValueError, match="integers >= 1"):
         conv2d_resample(x, w, F4, up=0)
-    with pytest.raises(ValueError, match="one dtype"):
-        conv2d_resample(x, w.double(), F4)
+    with pytest.raises(ValueError, match="4-D x and w"):
+        conv2d_resample(x[0], w, F4)
+    # Mixed precision: weights of another dtype are cast to the activations'.
+    mixed = conv2d_resample(x, w.double(), F4)
+    assert mixed.dtype == x.dtype
+    torch.testing.assert_close(mixed, conv2d_resample(x, w, F4))
