@@ -24,6 +24,7 @@ from .inverting import Perceptual, Photo, Quality, measure
 from .latents import LatentSpace
 from .layers import combine_codes, layer_mask
 from .mixer import LatentMixer
+from .precision import full_precision
 
 POSE_DRIFT = 0.05  # mean landmark distance between swap and target, as a fraction of the crop, that warns
 
@@ -169,8 +170,8 @@ def mix(
             hint="swap photos with a mixer trained in W or W+ (mixer.space)",
         )
     to_space = (lambda ws: ws) if space.name == "w+" else (lambda ws: ws.mean(dim=1))  # W: the rows' common code
-    with torch.no_grad():
-        swapped = space.to_wplus(generator, mixer(to_space(source_ws), to_space(target_ws)))
+    with torch.no_grad(), full_precision(source_ws.device):  # the mixer stays in float32 under autocast
+        swapped = space.to_wplus(generator, mixer(to_space(source_ws).float(), to_space(target_ws).float()))
     mask = layer_mask(generator.layer_resolutions, groups) if groups is not None else None
     return combine_codes(target_ws, swapped, mask, strength)
 

@@ -19,6 +19,7 @@ from .interfaces import Generator, NoiseMode
 from .latents import LatentSpace
 from .layers import combine_codes, layer_mask
 from .mixer import LatentMixer
+from .precision import full_precision
 from .registry import load_generator
 
 
@@ -105,7 +106,9 @@ def swap_codes(
     :param strength: 0 keeps the target, 1 takes the swap (interpolated in W+).
     """
     mixer.check_generator(generator)
-    swapped = space.to_wplus(generator, mixer(source, target))
+    with full_precision(source.device):  # the mixer stays in float32 under autocast
+        mixed = mixer(source.float(), target.float())
+    swapped = space.to_wplus(generator, mixed)
     target_ws = space.to_wplus(generator, target)
     mask = layer_mask(generator.layer_resolutions, groups) if groups is not None else None
     return combine_codes(target_ws, swapped, mask, strength)

@@ -46,6 +46,7 @@ def invert_command(
     embedder: Annotated[str, typer.Option("--embedder", help="Identity embedder of the quality report.")] = "faceapi",
     embedder_weights: Annotated[str, typer.Option("--embedder-weights", help="Its export or asset name.")] = "faceapi",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the inversion's random draws.")] = 0,
+    precision: Annotated[str, typer.Option("--precision", help="Invert in fp32, bf16 or fp16 (optimisers stay fp32).")] = "fp32",
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -68,8 +69,11 @@ def invert_command(
     from ..registry import load_inverter
     from .common import build_generator
 
+    from ..precision import autocast, check_precision
+
     options = _inverter_options(sets or [])
     check_seed(seed, "--seed")
+    check_precision(precision)
     if face is not None and face < 0:
         raise InputError(f"--face must be 0 or more, got {face}", hint="faces are numbered from 0, left to right")
     plan = _Plan(out, photos, overwrite=overwrite)
@@ -91,7 +95,8 @@ def invert_command(
     console = stdout_console()
     for group in groups:
         aligned = [_align(analyzer_model, path, model.resolution, face) for path in group]
-        inversion = _invert(context, aligned, torch.Generator().manual_seed(seed))
+        with autocast(model.device, precision):  # type: ignore[arg-type]
+            inversion = _invert(context, aligned, torch.Generator().manual_seed(seed))
         for index, photo in enumerate(aligned):
             quality = _write_outputs(context, plan, photo, inversion, index, lpips, embedder_model)
             stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in {"align": photo.seconds, **inversion.seconds}.items())

@@ -29,6 +29,7 @@ def swap_views(
     device: str,
     overwrite: bool,
     edit_options: tuple[list[str], str, str | None, str | None],
+    precision: str = "fp32",
 ) -> None:
     """Source, target and swap from each view (a grid row per view), or around a turntable (a grid and a GIF);
     ``OUT.json`` holds the identity cosine of the swap to the source per view."""
@@ -36,6 +37,7 @@ def swap_views(
 
     from ..editing import parse_edit
     from ..errors import InputError
+    from ..precision import autocast, check_precision
     from ..imaging import save_labelled_grid
     from ..latents import check_seed, z_from_seeds
     from ..layers import parse_groups
@@ -71,7 +73,7 @@ def swap_views(
         named = [(f"frame {index}", cameras[index : index + 1]) for index in range(cameras.shape[0])]
     identity = load_embedder(embedder, weights=embedder_weights, device=gen.device)
     z = z_from_seeds([source_seed, target_seed], gen.z_dim).to(gen.device)
-    with torch.no_grad():
+    with torch.no_grad(), autocast(gen.device, check_precision(precision)):
         source, target = space.encode(gen, z[:1]), space.encode(gen, z[1:])
         swap_ws = swap_codes(gen, mix, space, source, target, groups=None if layers == "all" else groups, strength=strength)
         if edit is not None:

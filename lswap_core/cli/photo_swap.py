@@ -157,6 +157,7 @@ class SwapJob:
     target_face: int | str | None  # an index, None (the largest) or "all"
     cache: InversionCache
     edit: Callable[[torch.Tensor], torch.Tensor] | None = None  # --edit, applied to each swap's code
+    precision: str = "fp32"  # autocast of rendering, inverting and judging
 
     @property
     def generator(self) -> Generator:
@@ -203,6 +204,7 @@ def _swap_each(
 
     from ..errors import Cancelled, Interrupted
     from ..photo_swap import swap_faces
+    from ..precision import autocast
 
     results = []
     running = None
@@ -210,13 +212,15 @@ def _swap_each(
         if running is not None and face.photo is not None:
             face = dataclasses.replace(face, photo=dataclasses.replace(face.photo, image=running))
         try:
-            result = swap_faces(
-                source_face, face, generator=job.generator, mixer=job.loaded.mixer, inverter=job.loaded.inverter, space=job.loaded.space,
-                analyzer=job.loaded.analyzer, embedder=job.loaded.embedder, lpips=getattr(job.loaded.inverter, "lpips", None),
-                groups=job.groups, strength=job.strength, mask_options=job.mask_options, color=job.color,  # type: ignore[arg-type]
-                rng=torch.Generator().manual_seed(job.seed), progress=progress, cancel=cancel, cache=job.cache,
-                edit=job.edit,
-            )
+            with autocast(job.generator.device, job.precision):  # type: ignore[arg-type]
+                result = swap_faces(
+                    source_face, face, generator=job.generator, mixer=job.loaded.mixer, inverter=job.loaded.inverter,
+                    space=job.loaded.space, analyzer=job.loaded.analyzer, embedder=job.loaded.embedder,
+                    lpips=getattr(job.loaded.inverter, "lpips", None), groups=job.groups, strength=job.strength,
+                    mask_options=job.mask_options, color=job.color,  # type: ignore[arg-type]
+                    rng=torch.Generator().manual_seed(job.seed), progress=progress, cancel=cancel, cache=job.cache,
+                    edit=job.edit,
+                )
         except Cancelled:
             raise Interrupted(
                 f"stopped while swapping {source.label} into {target.label}; nothing was written for that pair",
@@ -370,6 +374,7 @@ def swap_photos_command(
     device: str,
     overwrite: bool,
     edit_options: tuple[list[str], str, str | None, str | None],
+    precision: str = "fp32",
 ) -> None:
     """`lswap swap` when a side is a photo: check everything, load once, swap each pair."""
     import typer
@@ -423,7 +428,7 @@ def swap_photos_command(
     settings = {
         "layers": layers, "strength": strength, "mask_blur": mask_blur, "mask_grow": mask_grow, "color": color,
         "seed": seed, "source_face": source_face, "target_face": target_face, "pairs": pairs,
-        "edits": edit_options[0], "editor": edit_options[1] if edit_options[0] else None,
+        "edits": edit_options[0], "editor": edit_options[1] if edit_options[0] else None, "precision": precision,
         "directions": edit_options[2] if edit_options[0] else None,
         "truncation_psi": loaded.space.truncation_psi, "truncation_cutoff": loaded.space.truncation_cutoff,
     }
@@ -434,6 +439,7 @@ def swap_photos_command(
         loaded=loaded, settings=settings, groups=None if layers == "all" else groups, strength=strength,
         mask_options=mask_options, color=color, seed=seed, source_face=source_face, target_face=face_choice,
         cache=InversionCache(),
+        precision=precision,
     )
     if batch:
         out.mkdir(parents=True, exist_ok=True)

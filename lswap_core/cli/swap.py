@@ -89,6 +89,9 @@ def swap_command(
     embedder: Annotated[str, typer.Option("--embedder", help="Identity embedder of the report.")] = "faceapi",
     embedder_weights: Annotated[str, typer.Option("--embedder-weights", help="Its export or asset name.")] = "faceapi",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the inversion's random draws.")] = 0,
+    precision: Annotated[
+        str, typer.Option("--precision", help="Render, invert and judge images in fp32, bf16 or fp16 (the mixer stays fp32).")
+    ] = "fp32",
     trunc: SwapTruncOption = None,
     trunc_cutoff: SwapTruncCutoffOption = None,
     noise_mode: NoiseModeOption = "const",
@@ -107,15 +110,19 @@ def swap_command(
     reported while the others go on. With two seeds, the generated faces are
     swapped directly.
     """
+    from ..precision import check_precision
+
+    check_precision(precision)
     if source is None and target is None:
         if views is not None or turntable is not None:
             from .multiview import swap_views
 
             return swap_views(mixer, source_seed, target_seed, out, generator, weights, preset, init_seed, layers, strength,
                               trunc, trunc_cutoff, views, turntable, embedder, embedder_weights, device, overwrite,
-                              edit_options=(edits or [], editor, directions, editor_preset))
+                              edit_options=(edits or [], editor, directions, editor_preset), precision=precision)
         return _swap_seeds(mixer, source_seed, target_seed, out, generator, weights, preset, init_seed, layers, strength,
-                           trunc, trunc_cutoff, noise_mode, grid, device, overwrite, (edits or [], editor, directions, editor_preset))
+                           trunc, trunc_cutoff, noise_mode, grid, device, overwrite, (edits or [], editor, directions, editor_preset),
+                           precision)
     if views is not None or turntable is not None:
         from ..errors import InputError
 
@@ -130,7 +137,7 @@ def swap_command(
         color=color, grid=grid, save_aligned=save_aligned, save_codes=save_codes, analyzer=analyzer,
         analyzer_weights=analyzer_weights, embedder=embedder, embedder_weights=embedder_weights, seed=seed,
         trunc=trunc, trunc_cutoff=trunc_cutoff, device=device, overwrite=overwrite,
-        edit_options=(edits or [], editor, directions, editor_preset),
+        edit_options=(edits or [], editor, directions, editor_preset), precision=precision,
     )
 
 
@@ -138,6 +145,7 @@ def _swap_seeds(
     mixer: Path, source_seed: int | None, target_seed: int | None, out: Path, generator: str | None, weights: Path | None,
     preset: str | None, init_seed: int | None, layers: str, strength: float, trunc: float | None, trunc_cutoff: int | None,
     noise_mode: str, grid: bool, device: str, overwrite: bool, edit_options: tuple[list[str], str, str | None, str | None],
+    precision: str = "fp32",
 ) -> None:
     """Two generated faces, swapped directly (no inversion)."""
     import torch
@@ -148,6 +156,7 @@ def _swap_seeds(
     from ..layers import parse_groups
     from ..swapping import swap_from_noise
     from ..editing import parse_edit
+    from ..precision import autocast, check_precision
     from .common import check_noise_mode, check_output_file, load_swapper
     from .edit import edit_function
 
@@ -165,18 +174,19 @@ def _swap_seeds(
     gen, mix, space = load_swapper(mixer, generator, weights, preset, init_seed, trunc, trunc_cutoff, device)
     edit = edit_function(*edit_options, gen)
     z = z_from_seeds([source_seed, target_seed], gen.z_dim).to(gen.device)
-    result = swap_from_noise(
-        gen,
-        mix,
-        space,
-        z[:1],
-        z[1:],
-        groups=None if layers == "all" else groups,
-        strength=strength,
-        noise_mode=mode,
-        rng=torch.Generator(device=gen.device).manual_seed(target_seed),  # --noise-mode random: seeded too
-        edit=edit,
-    )
+    with autocast(gen.device, check_precision(precision)):
+        result = swap_from_noise(
+            gen,
+            mix,
+            space,
+            z[:1],
+            z[1:],
+            groups=None if layers == "all" else groups,
+            strength=strength,
+            noise_mode=mode,
+            rng=torch.Generator(device=gen.device).manual_seed(target_seed),  # --noise-mode random: seeded too
+            edit=edit,
+        )
     if grid:
         save_labelled_grid([[result.source_images[0], result.target_images[0], result.swap_images[0]]], ["source", "target", "swap"], out)
     else:

@@ -221,6 +221,13 @@ class _ModulatedLayer(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        # A backward called inside an autocast block (PTI tuning under --precision) must not have its own
+        # convolutions cast: it computes in one dtype throughout.
+        with torch.autocast(grad.device.type, enabled=False):
+            return _ModulatedLayer._backward(ctx, grad)
+
+    @staticmethod
+    def _backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         saved = ctx.saved_tensors
         if grad.dtype in LOW_PRECISION or any(t is not None and t.dtype in LOW_PRECISION for t in saved):
             # Mixed precision (autocast): the backward runs in float32 on the saved low-precision

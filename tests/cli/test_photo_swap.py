@@ -237,3 +237,17 @@ def test_a_photo_swap_takes_edits(tmp_path, mixer_file, face_networks):
     assert plain.exit_code == 0 and edited.exit_code == 0, edited.output
     assert not np.array_equal(pixels(tmp_path / "plain.png"), pixels(tmp_path / "edited.png"))
     assert json.loads((tmp_path / "edited.json").read_text())["settings"]["edits"] == ["up=+3"]
+
+
+def test_reduced_precision_swaps_and_inversions(tmp_path, mixer_file, face_networks):
+    photo = swap(face_networks, mixer_file, "--source", str(CLOSE_UP), "--target", str(ASTRONAUT), "--out", str(tmp_path / "bf16.png"),
+                 "--precision", "bf16")
+    assert photo.exit_code == 0, photo.output
+    assert json.loads((tmp_path / "bf16.json").read_text())["settings"]["precision"] == "bf16"
+    seeds = swap(face_networks, mixer_file, "--source-seed", "1", "--target-seed", "2", "--out", str(tmp_path / "fp16.png"), "--precision", "fp16")
+    assert seeds.exit_code == 0, seeds.output
+    inverted = runner.invoke(app, ["invert", str(CLOSE_UP), "--out", str(tmp_path / "inv"), "--preset", "tiny", "--inverter-preset", "tiny",
+                                   "--device", "cpu", "--precision", "bf16", *face_networks], env={"LSWAP_NO_PROGRESS": "1"})
+    assert inverted.exit_code == 0, inverted.output
+    assert_one_line_error(swap(face_networks, mixer_file, "--source-seed", "1", "--target-seed", "2", "--out", str(tmp_path / "x.png"),
+                               "--precision", "fp8"), "unknown precision 'fp8'")

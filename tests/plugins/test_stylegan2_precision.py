@@ -66,3 +66,16 @@ def test_bf16_training_with_a_512_wide_generator(tmp_path):
                  "train.batch_size=2", "train.validation_pairs=2", "train.device=cpu"]
     result = train(load_config("tiny", overrides, kind="train"), tmp_path / "run")
     assert result.steps_done == 2 and all(torch.isfinite(torch.tensor(v)) for v in result.final_metrics.values())
+
+
+def test_weight_gradients_under_autocast_as_pti_tunes():
+    """Tuning calls backward inside the autocast block: the layer's own backward must not be cast."""
+    import lswap_core
+
+    model = lswap_core.load_generator("stylegan2", preset="tiny")
+    image = model.synthesis(model.mapping(torch.randn(1, model.z_dim, generator=torch.Generator().manual_seed(3)))).detach().clamp(-1, 1)
+    pti = lswap_core.load_inverter("pti", preset="tiny")
+    for dtype in TOLERANCES:
+        with torch.autocast("cpu", dtype=dtype):
+            inversion = pti.invert(image, model, rng=torch.Generator().manual_seed(0))
+        assert inversion.generator_state and all(torch.isfinite(t).all() for t in inversion.generator_state.values())
