@@ -22,9 +22,8 @@ from .faces.paste import DEFAULT_MASK, ColorMode, MaskOptions, paste_back
 from .interfaces import FaceAnalyzer, Generator, IdentityEmbedder, Inversion, Inverter, ProgressCallback
 from .inverting import Perceptual, Photo, Quality, measure
 from .latents import LatentSpace
-from .layers import combine_codes, layer_mask
 from .mixer import LatentMixer
-from .precision import full_precision
+from .swapping import swap_codes
 
 POSE_DRIFT = 0.05  # mean landmark distance between swap and target, as a fraction of the crop, that warns
 
@@ -163,17 +162,15 @@ def mix(
     strength: float = 1.0,
 ) -> Tensor:
     """W+ code of the swap of two W+ codes, in the mixer's space, with layer control."""
-    mixer.check_generator(generator)
     if space.name == "z":
         raise IncompatibleLatentError(
             "this mixer works on Z codes, and photos have none (inverters give W or W+ codes)",
             hint="swap photos with a mixer trained in W or W+ (mixer.space)",
         )
     to_space = (lambda ws: ws) if space.name == "w+" else (lambda ws: ws.mean(dim=1))  # W: the rows' common code
-    with torch.no_grad(), full_precision(source_ws.device):  # the mixer stays in float32 under autocast
-        swapped = space.to_wplus(generator, mixer(to_space(source_ws).float(), to_space(target_ws).float()))
-    mask = layer_mask(generator.layer_resolutions, groups) if groups is not None else None
-    return combine_codes(target_ws, swapped, mask, strength)
+    with torch.no_grad():
+        return swap_codes(generator, mixer, space, to_space(source_ws), to_space(target_ws), groups=groups,
+                          strength=strength, target_ws=target_ws)
 
 
 def swap_faces(

@@ -98,18 +98,22 @@ def swap_codes(
     *,
     groups: list[str] | None = None,
     strength: float = 1.0,
+    target_ws: Tensor | None = None,
 ) -> Tensor:
     """W+ codes of the swap of codes ``source`` and ``target`` (in the mixer's space).
 
     :param groups: layer groups that take the swapped code (paper, Figure 10);
         ``None`` uses it everywhere. Other rows keep the target's code.
     :param strength: 0 keeps the target, 1 takes the swap (interpolated in W+).
+    :param target_ws: the target's own W+ rows, kept where the swap does not
+        reach (an inverted photo's); by default ``target`` in W+.
     """
     mixer.check_generator(generator)
     with full_precision(source.device):  # the mixer stays in float32 under autocast
         mixed = mixer(source.float(), target.float())
     swapped = space.to_wplus(generator, mixed)
-    target_ws = space.to_wplus(generator, target)
+    if target_ws is None:
+        target_ws = space.to_wplus(generator, target)
     mask = layer_mask(generator.layer_resolutions, groups) if groups is not None else None
     return combine_codes(target_ws, swapped, mask, strength)
 

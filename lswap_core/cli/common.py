@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 
@@ -80,3 +80,17 @@ def load_swapper(
         device=torch_device,
     )
     return gen, mix, latent_space_for(mix, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
+
+
+def component_options(sets: list[str], section: str, command: str, example: str) -> dict[str, Any]:
+    """``--set SECTION.KEY=VALUE`` overrides as keyword options of one component (an inverter, an editor)."""
+    from ..config import parse_override
+    from ..errors import ConfigError
+
+    options: dict[str, Any] = {}
+    for text in sets:
+        path, value = parse_override(text)
+        if path[0] != section or len(path) != 2:
+            raise ConfigError(f"--set {text!r}: lswap {command} takes {section} options only", hint=f"e.g. --set {example}")
+        options[path[1]] = value
+    return options

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -155,16 +155,10 @@ def _as_wplus(codes: torch.Tensor, model: Generator) -> torch.Tensor:
 
 
 def load_editor_from_options(name: str, directions: str | None, preset: str | None, sets: list[str], device: torch.device) -> Editor:
-    from ..config import parse_override
-    from ..errors import ConfigError
     from ..registry import load_editor
+    from .common import component_options
 
-    options: dict[str, Any] = {}
-    for text in sets:
-        path, value = parse_override(text)
-        if path[0] != "editor" or len(path) != 2:
-            raise ConfigError(f"--set {text!r}: lswap edit takes editor options only", hint="e.g. --set editor.mode=set")
-        options[path[1]] = value
+    options = component_options(sets, "editor", "edit", "editor.mode=set")
     return load_editor(name, weights=directions, preset=preset, device=device, **options)
 
 

@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from ..interfaces import FaceAnalyzer, Generator, IdentityEmbedder, Inversion, Inverter
     from ..inverting import Perceptual, Photo, Quality
 
-SET_PREFIX = "inverter."
-
 
 def invert_command(
     photos: Annotated[list[Path], typer.Argument(metavar="PHOTO", help="One or more photos.", show_default=False)],
@@ -108,16 +106,9 @@ def invert_command(
 
 def _inverter_options(sets: list[str]) -> dict[str, Any]:
     """``--set inverter.KEY=VALUE`` overrides as keyword options of the inverter."""
-    from ..config import parse_override
-    from ..errors import ConfigError
+    from .common import component_options
 
-    options: dict[str, Any] = {}
-    for text in sets:
-        path, value = parse_override(text)
-        if path[0] != SET_PREFIX.rstrip(".") or len(path) != 2:
-            raise ConfigError(f"--set {text!r}: lswap invert takes inverter options only", hint="e.g. --set inverter.tuning_steps=100")
-        options[path[1]] = value
-    return options
+    return component_options(sets, "inverter", "invert", "inverter.tuning_steps=100")
 
 
 def generator_record(model: Generator, weights: Path | None, preset: str | None, init_seed: int | None) -> GeneratorRecord:

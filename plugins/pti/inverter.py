@@ -51,8 +51,8 @@ class PTIInverter(Inverter):
         images = self._checked_images(images, generator)
         rng = rng if rng is not None else torch.Generator().manual_seed(0)
         count = images.shape[0]
-        keys = self._pivot_keys(images, generator, rng)
-        projected = sum(key not in self._pivot_cache for key in keys) if config.pivot == "projection" else 0
+        keys = self._pivot_keys(images, generator, rng) if config.pivot == "projection" else []
+        projected = sum(key not in self._pivot_cache for key in keys)
         total = projected * config.projection_steps + config.tuning_steps
         done = 0
 
