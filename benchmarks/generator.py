@@ -32,8 +32,13 @@ LONG_RUN_S = 5.0  # a first run longer than this is reported alone instead of wa
 def register(app: typer.Typer) -> None:
     @app.command("generator")
     def generator_benchmark(
+        generator: Annotated[
+            str, typer.Option(help="stylegan2 (against NVlabs' reference algorithm) or stylenerf (against the official path).")
+        ] = "stylegan2",
         resolutions: Annotated[str, typer.Option(help="Comma-separated output resolutions.")] = "256,1024",
-        batches: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4",
+        batches: Annotated[
+            str | None, typer.Option(help="Comma-separated batch sizes (default 1,4; 1 for stylenerf).")
+        ] = None,
         repeats: Annotated[int, typer.Option(help="Timed runs per cell (median), after one warm-up run.")] = 3,
         threads: Annotated[int, typer.Option(help="Intra-op threads (0: all cores).")] = 2,
         nonfused: Annotated[
@@ -45,15 +50,20 @@ def register(app: typer.Typer) -> None:
         json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
         device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1...; auto picks cuda when available.")] = "cpu",
     ) -> None:
-        """StyleGAN2 synthesis: lswap's path against NVlabs' reference algorithm (CPU, float32)."""
+        """Synthesis time: lswap's path against the official algorithm's, float32, in the same run."""
         from lswap_benchmarks.common import matmul_ceiling_gflops, print_table, set_threads
-
-        res_list = [int(v) for v in resolutions.split(",") if v.strip()]
-        batch_list = [int(v) for v in batches.split(",") if v.strip()]
         from lswap_core.devices import resolve_device
+        from lswap_core.errors import InputError
 
+        if generator not in ("stylegan2", "stylenerf"):
+            raise InputError(f"no benchmark for generator {generator!r}", hint="choose stylegan2 or stylenerf")
+        res_list = _integers(resolutions, "--resolutions")
+        batch_list = _integers(batches or ("1" if generator == "stylenerf" else "1,4"), "--batches")
         used_threads = set_threads(threads)
         target = resolve_device(device)
+        if generator == "stylenerf":
+            _stylenerf_benchmark(res_list, batch_list, repeats, memory, json_output, target, used_threads)
+            return
         rows: list[dict[str, Any]] = []
         for res in res_list:
             rows += _measure_resolution(res, batch_list, repeats, nonfused, target)
@@ -90,6 +100,46 @@ def register(app: typer.Typer) -> None:
         for name, gib in peaks.items():
             where = f"{max(res_list)}^2 batch {max(batch_list)}"
             typer.echo(f"peak memory, forward+backward {where}, {name}: {gib:.2f} GiB")
+
+
+def _integers(text: str, option: str) -> list[int]:
+    from lswap_core.errors import InputError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise InputError(f"{option} {text!r} is not a list of positive integers", hint=f"for example {option} 1,4")
+    return values
+
+
+def _stylenerf_benchmark(resolutions: list[int], batches: list[int], repeats: int, memory: bool, json_output: bool,
+                         device: Any, threads: int) -> None:
+    from lswap_benchmarks import stylenerf
+    from lswap_benchmarks.common import print_table
+    from lswap_core.errors import InputError
+
+    if min(resolutions) <= 32 or any(r & (r - 1) for r in resolutions):
+        raise InputError(f"StyleNeRF renders at powers of two above its 32^2 volume, not {resolutions}",
+                         hint="for example --resolutions 256,1024")
+    rows = stylenerf.measure(resolutions, batches, repeats, device)
+    peaks = stylenerf.peak_memory(max(resolutions), max(batches), threads, str(device)) if memory else {}
+    if json_output:
+        typer.echo(json.dumps({"generator": "stylenerf", "threads": threads, "cells": rows, "peak_memory_gib": peaks}))
+        return
+    columns = ["res", "n", "pass", "official ms", "lswap ms", "ratio", "lswap ms/image", "max |diff|", "coarse |diff|"]
+    table = [
+        [r["resolution"], r["batch"], r["pass"], r["official_ms"], r["lswap_ms"], f"{r['official_ms'] / r['lswap_ms']:.2f}x",
+         r["lswap_ms"] / r["batch"], f"{r['max_abs_difference']:.1e}", f"{r['coarse_max_abs_difference']:.1e}"]
+        for r in rows
+    ]
+    print_table(f"StyleNeRF rendering (FFHQ configurations, front view), float32, {device}, {threads} threads", columns, table)
+    typer.echo("official: the official code's operations (fused grouped-convolution modulation, the NeRF in its "
+               "batch_reshape layout, reference upfirdn2d/bias_act); ratio: official / lswap; max |diff|: between the "
+               "two paths' images, and with coarse samples only (importance resampling amplifies rounding)")
+    for name, gib in peaks.items():
+        typer.echo(f"peak memory, forward+backward {max(resolutions)}^2 batch {max(batches)}, {name}: {gib:.2f} GiB")
 
 
 def _config(res: int) -> Any:

@@ -62,10 +62,22 @@ class SynthesisLayer(nn.Module):
             x = x * self.w_avg.rsqrt()
         x = modulated_conv(x, self.weight, self.affine(w), demodulate=True)
         if self.up:
-            nearest = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            x = nearest + self.adapter(torch.cat([nearest, nn_cat_subpixels(x)], dim=1))
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest") + self.adapter[1](self._adapter_hidden(x))
             x = filter2d(x, self.resample_filter)
         return lrelu(x + self.bias[:, None, None], self.clamp)
+
+
+    def _adapter_hidden(self, x: Tensor) -> Tensor:
+        """The adapter's first layer on ``cat([nearest(x), nn_cat(x)])``, computed at the low resolution:
+        both upsamplings are linear and per channel, so they commute with the 1x1 weights, and the
+        layer's out/4 channels are upsampled instead of its 2·out inputs."""
+        first: Conv1x1 = self.adapter[0]  # type: ignore[assignment]
+        weight = first.weight[:, :, 0, 0] * first.weight_gain
+        channels = x.shape[1]
+        stacked = torch.cat([weight[:, :channels], weight[:, channels:]])  # one product for both halves
+        on_nearest, on_subpixels = torch.einsum("oc,nchw->nohw", stacked, x).chunk(2, dim=1)
+        hidden = F.interpolate(on_nearest, scale_factor=2.0, mode="nearest") + nn_cat_subpixels(on_subpixels)
+        return lrelu(hidden + first.bias[:, None, None])
 
 
 class ToRGBLayer(nn.Module):
