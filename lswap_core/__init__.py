@@ -5,8 +5,9 @@ when a component is first asked for. The public entry points:
 
 - `hookimpl`: the marker plugin hook functions carry;
 - `load_generator`, `load_inverter`, `load_embedder`, `load_shape_model`,
-  `load_editor`, `load_face_analyzer`: build a registered component from an export or a config;
+  `load_editor`, `load_face_analyzer`, `load_feature_network`: build a registered component from an export or a config;
 - `swap_photos`: swap the face of one photo into another (align, invert, mix, render, paste back);
+- `evaluate`: measure a mixer on generated pairs (identity retrieval, pose, expression, FID/KID);
 - `list_components`, `get_plugin_manager`, `register_plugin`.
 """
 
@@ -26,6 +27,7 @@ _LAZY = {
     "get_plugin_manager": "plugins",
     "register_plugin": "plugins",
     "swap_photos": "photo_swap",
+    "evaluate": "evaluation",
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

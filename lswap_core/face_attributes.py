@@ -35,6 +35,15 @@ POSE_MODEL = (
 
 def head_pose(landmarks: Tensor) -> tuple[float, float]:
     """Yaw and pitch in degrees of a face's ``(68, 2)`` landmarks (pixel coordinates, y down)."""
+    yaw, pitch, _ = head_angles(landmarks)
+    return yaw, pitch
+
+
+def head_angles(landmarks: Tensor) -> tuple[float, float, float]:
+    """Yaw, pitch and roll in degrees of a face's ``(68, 2)`` landmarks (pixel coordinates, y down).
+
+    Roll is the in-plane angle of the model's left-to-right axis in the image, positive
+    counter-clockwise (as seen, y up)."""
     indices = [index for index, _ in POSE_MODEL]
     model = torch.tensor([point for _, point in POSE_MODEL], dtype=torch.float64)
     image = landmarks.detach().cpu().double()[indices] * torch.tensor([1.0, -1.0], dtype=torch.float64)  # y up
@@ -46,7 +55,8 @@ def head_pose(landmarks: Tensor) -> tuple[float, float]:
     third = torch.linalg.cross(first, second)
     yaw = -math.degrees(math.asin(max(-1.0, min(1.0, float(third[0])))))
     pitch = math.degrees(math.atan2(-float(third[1]), float(third[2])))
-    return yaw, pitch
+    roll = math.degrees(math.atan2(float(second[0]), float(first[0])))
+    return yaw, pitch, roll
 
 
 def attribute_choices(analyzer: FaceAnalyzer) -> tuple[str, ...]:

@@ -90,6 +90,14 @@ def lswap_register_face_analyzers(register: Register) -> None:
 
 
 @hookspec
+def lswap_register_feature_networks(register: Register) -> None:
+    """Register `lswap_core.interfaces.FeatureNetwork` subclasses (image features for FID and KID).
+
+    :param register: call ``register(cls)`` once per feature network class.
+    """
+
+
+@hookspec
 def lswap_register_converters(register: Register) -> None:
     """Register `lswap_core.interfaces.Converter` subclasses.
 

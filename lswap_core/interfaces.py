@@ -524,6 +524,15 @@ class FaceAnalyzer(Component):
         """Scores of FFHQ-aligned faces ``(N, 3, H, W)`` in ``[-1, 1]``: one ``(N,)`` tensor per attribute name."""
         raise NotImplementedError(f"face analyzer {self.name!r} scores no attributes")
 
+    def aligned_landmarks(self, images: Tensor) -> Tensor:
+        """68 landmarks ``(N, 68, 2)`` in pixels of FFHQ-aligned faces ``(N, 3, H, W)`` in ``[-1, 1]``,
+        found in the face's fixed place without detection (so every image gets an answer)."""
+        raise NotImplementedError(f"face analyzer {self.name!r} finds no landmarks in aligned faces")
+
+    def expression_vectors(self, images: Tensor) -> Tensor:
+        """Expression features ``(N, K)`` of FFHQ-aligned faces ``(N, 3, H, W)`` in ``[-1, 1]``."""
+        raise NotImplementedError(f"face analyzer {self.name!r} reads no expressions")
+
 
 @dataclasses.dataclass
 class ConvertedWeights:
@@ -541,6 +550,23 @@ class ConvertedWeights:
     config: dict[str, Any]
     tensors: dict[str, Tensor]
     provenance: dict[str, str]
+
+
+class FeatureNetwork(Component):
+    """Image features whose statistics compare image sets (FID, KID): the standard FID
+    Inception-v3's pool features, or any network a plugin adds."""
+
+    kind: ClassVar[str] = "feature_network"
+
+    @property
+    @abc.abstractmethod
+    def feature_dim(self) -> int:
+        """Width ``D`` of one feature vector (2048 for the FID Inception)."""
+
+    @abc.abstractmethod
+    def features(self, images: Tensor) -> Tensor:
+        """``(N, D)`` float32 features of ``(N, 3, H, W)`` images in ``[-1, 1]``, any size (the network
+        resizes to its own input inside)."""
 
 
 class Converter(abc.ABC):

@@ -55,6 +55,8 @@ KINDS: dict[str, KindSpec] = {
         KindSpec("shape_model", "shape model", "lswap_register_shape_models", "ShapeModel", "load_shape_model"),
         KindSpec("editor", "editor", "lswap_register_editors", "Editor", "load_editor"),
         KindSpec("face_analyzer", "face analyzer", "lswap_register_face_analyzers", "FaceAnalyzer", "load_face_analyzer"),
+        KindSpec("feature_network", "feature network", "lswap_register_feature_networks", "FeatureNetwork",
+                 "load_feature_network"),
         KindSpec("converter", "converter", "lswap_register_converters", "Converter", None),
     )
 }

@@ -38,21 +38,39 @@ def line_chart(
 
     :param log_y: plot ``log10(y)``; non-positive values are dropped.
     """
+    image = chart_image(series, title=title, x_label=x_label, log_y=log_y, size=size)
+    with atomic_path(path) as temp:
+        image.save(temp, format="PNG")
+    return Path(path)
+
+
+def chart_image(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    title: str,
+    x_label: str = "step",
+    log_x: bool = False,
+    log_y: bool = False,
+    size: tuple[int, int] = (720, 420),
+    legend: bool = True,
+) -> Image.Image:
+    """The chart of `line_chart` as an image; ``log_x``/``log_y`` plot ``log10`` of positive values."""
     width, height = size
-    left, right, top, bottom = 70, 150, 40, 50
+    left, right, top, bottom = 70, 150 if legend else 20, 40, 50
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
 
-    def transform(y: float) -> float | None:
-        if not math.isfinite(y):
+    def transform(value: float, log: bool) -> float | None:
+        if not math.isfinite(value):
             return None
-        if log_y:
-            return math.log10(y) if y > 0 else None
-        return y
+        if log:
+            return math.log10(value) if value > 0 else None
+        return value
 
     points = {
-        name: [(x, ty) for x, y in values if (ty := transform(y)) is not None] for name, values in series.items()
+        name: [(tx, ty) for x, y in values if (tx := transform(x, log_x)) is not None and (ty := transform(y, log_y)) is not None]
+        for name, values in series.items()
     }
     xs = [x for values in points.values() for x, _ in values]
     ys = [y for values in points.values() for _, y in values]
@@ -77,7 +95,7 @@ def line_chart(
     for tick in _nice_ticks(x_low, x_high):
         px, _ = to_pixel(tick, y_low)
         draw.line([px, top + plot_h, px, top + plot_h + 4], fill=(0, 0, 0))
-        label = f"{tick:g}"
+        label = f"{10**tick:.3g}" if log_x else f"{tick:g}"
         draw.text((px - draw.textlength(label, font=font) / 2, top + plot_h + 8), label, fill=(0, 0, 0), font=font)
     for index, (name, values) in enumerate(points.items()):
         colour = COLOURS[index % len(COLOURS)]
@@ -87,11 +105,11 @@ def line_chart(
         elif pixels:
             x, y = pixels[0]
             draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-        legend_y = top + 10 + 16 * index
-        draw.line([width - right + 12, legend_y + 5, width - right + 32, legend_y + 5], fill=colour, width=2)
-        draw.text((width - right + 38, legend_y), name, fill=(0, 0, 0), font=font)
-    draw.text((left, 12), title + (" (log scale)" if log_y else ""), fill=(0, 0, 0), font=font)
+        if legend:
+            legend_y = top + 10 + 16 * index
+            draw.line([width - right + 12, legend_y + 5, width - right + 32, legend_y + 5], fill=colour, width=2)
+            draw.text((width - right + 38, legend_y), name, fill=(0, 0, 0), font=font)
+    scale = " (log-log)" if log_x and log_y else " (log scale)" if log_y else ""
+    draw.text((left, 12), title + scale, fill=(0, 0, 0), font=font)
     draw.text((left + plot_w / 2 - draw.textlength(x_label, font=font) / 2, height - 18), x_label, fill=(0, 0, 0), font=font)
-    with atomic_path(path) as temp:
-        image.save(temp, format="PNG")
-    return Path(path)
+    return image

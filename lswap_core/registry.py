@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         Converter,
         Editor,
         FaceAnalyzer,
+        FeatureNetwork,
         Generator,
         IdentityEmbedder,
         Inverter,
@@ -288,6 +289,7 @@ load_embedder: Loader[IdentityEmbedder] = _loader("embedder")
 load_shape_model: Loader[ShapeModel] = _loader("shape_model")
 load_editor: Loader[Editor] = _loader("editor")
 load_face_analyzer: Loader[FaceAnalyzer] = _loader("face_analyzer")
+load_feature_network: Loader[FeatureNetwork] = _loader("feature_network")
 
 
 def get_converter(name: str) -> Converter:

@@ -39,6 +39,9 @@ from .nets import ANALYZER_NETS, NETS
 # FFHQ-aligned face, as fractions: measured on the test photos' faces re-detected after alignment
 # (centre y 0.64, side 0.735 on average), centred horizontally and kept inside the image.
 FFHQ_ATTRIBUTE_CROP = (0.135, 0.27, 0.865, 1.0)
+# Where the detector boxes the face of an FFHQ-aligned image, as fractions (left, top, right,
+# bottom): the mean of its boxes on the aligned faces of the test photos, made symmetric.
+FFHQ_FACE_BOX = (0.19, 0.2, 0.81, 0.92)
 ATTRIBUTE_BOX_PADDING = 0.2  # FaceLandmarks.alignMinBbox's default
 # The close-up border's colour: mid-grey in [-1, 1]. The tiny detector finds close-ups on it far more
 # surely than on face-api's black (0.90 against 0.56 on the test assets' 112² crop); SSD does as well on both.
@@ -254,6 +257,21 @@ class FaceApiAnalyzer(FaceAnalyzer):
         """Age in years, ``gender`` (the probability of male), the seven expression probabilities and
         ``smile`` (another name for ``happy``)."""
         return ("age", "gender", *EXPRESSION_LABELS, "smile")
+
+    @torch.no_grad()
+    def aligned_landmarks(self, images: Tensor) -> Tensor:
+        """Landmarks in `FFHQ_FACE_BOX`, where the detector puts the face of an FFHQ-aligned image."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise InputError(f"expected aligned images (N, 3, H, W), got shape {tuple(images.shape)}")
+        height, width = images.shape[-2:]
+        left, top, right, bottom = FFHQ_FACE_BOX
+        box = torch.tensor([[left * width, top * height, right * width, bottom * height]])
+        return torch.stack([self.landmarks_in_boxes(image.float(), box)[0][0] for image in images])
+
+    @torch.no_grad()
+    def expression_vectors(self, images: Tensor) -> Tensor:
+        """The seven expression probabilities (`EXPRESSION_LABELS`) of the aligned faces."""
+        return self.expressions(self.aligned_attribute_crops(images.to(self.device, torch.float32))).float().cpu()
 
     @torch.no_grad()
     def attributes(self, images: Tensor) -> dict[str, Tensor]:
