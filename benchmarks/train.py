@@ -11,13 +11,18 @@ Everything else is the same: components, batch, losses, clipping, seeds.
 Configurations: ``tiny`` (the built-in config), ``256`` (a paper256
 StyleGAN2 with the full smoothswap embedder, randomly initialised) and
 ``1024`` (the paper's 1024² config-F generator, smoothswap, no shape model,
-batch 32: a GPU configuration). ``--precision bf16`` runs lswap's trainer
-under bf16 autocast (the official way stays float32). Beside pairs/s: the
-hours the paper's recipe (200k steps of 64 pairs) would take at that rate.
+batch 32: a GPU configuration). ``--precision bf16|fp16`` runs lswap's
+trainer under that autocast (the official way stays float32). Beside pairs/s:
+the hours the paper's recipe (200k steps of 64 pairs) would take at that rate.
+
+Then, in the same process after the timed steps, the same steps again with a
+`StageTimer` attached: lswap's step split by stage. The timer waits for the
+device at every stage boundary, so it runs apart from the pairs/s it would slow.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -51,7 +56,11 @@ print(json.dumps(measure({config!r}, {variant!r}, {steps}, {threads}, {device!r}
 def measure(
     config_name: str, variant: str, steps: int, threads: int | None, device: str = "cpu", precision: str = "fp32"
 ) -> dict[str, Any]:
-    """Seconds per training step and peak memory of one configuration and variant (run in a fresh process)."""
+    """Seconds per training step and peak memory of one configuration and variant (run in a fresh process).
+
+    For lswap's trainer also ``stages_ms`` (milliseconds per step in each stage) and
+    ``instrumented_step_ms`` (the step time while they were measured).
+    """
     import functools
     import tempfile
     import time
@@ -60,6 +69,7 @@ def measure(
 
     from lswap_core.config import load_config
     from lswap_core.training import Trainer
+    from lswap_core.training.stage_timer import StageTimer
 
     from .common import peak_rss_gib, set_threads, synchronize
     from .mixer import official_layout
@@ -88,8 +98,17 @@ def measure(
         synchronize(torch_device)
         seconds = (time.perf_counter() - started) / steps
         peak = torch.cuda.max_memory_allocated(torch_device) / 2**30 if torch_device.type == "cuda" else peak_rss_gib()
-    pairs_per_s = config.train.batch_size / seconds
-    return {"step_s": seconds, "pairs_per_s": pairs_per_s, "peak_gib": peak, "recipe_hours": RECIPE_PAIRS / pairs_per_s / 3600}
+        pairs_per_s = config.train.batch_size / seconds
+        result = {"step_s": seconds, "pairs_per_s": pairs_per_s, "peak_gib": peak, "recipe_hours": RECIPE_PAIRS / pairs_per_s / 3600}
+        if variant == "lswap":
+            trainer.stage_timer = timer = StageTimer(torch_device)
+            started = time.perf_counter()
+            for step in range(1, steps + 1):
+                trainer.train_step(step)
+            synchronize(torch_device)
+            result["instrumented_step_ms"] = (time.perf_counter() - started) / steps * 1000
+            result["stages_ms"] = {name: total / steps * 1000 for name, total in timer.seconds.items()}
+    return result
 
 
 def register(app: typer.Typer) -> None:
@@ -99,18 +118,20 @@ def register(app: typer.Typer) -> None:
         steps: Annotated[int, typer.Option(help="Timed training steps per run, after one warm-up step.")] = 5,
         threads: Annotated[int, typer.Option(help="Intra-op threads (0: all cores).")] = 0,
         device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1...; auto picks cuda when available.")] = "auto",
-        precision: Annotated[str, typer.Option(help="lswap's training precision: fp32 or bf16.")] = "fp32",
+        precision: Annotated[str, typer.Option(help="lswap's training precision: fp32, bf16 or fp16.")] = "fp32",
+        json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     ) -> None:
-        """Pairs per second and peak memory of training steps, lswap beside the official way."""
+        """Pairs per second and peak memory of training steps, lswap beside the official way; lswap's step by stage."""
         from lswap_core.devices import resolve_device
+        from lswap_core.precision import PRECISIONS
 
         from .common import print_table, run_fresh
 
-        if precision not in ("fp32", "bf16"):
-            raise typer.BadParameter(f"unknown precision {precision!r}; choose fp32 or bf16")
+        if precision not in PRECISIONS:
+            raise typer.BadParameter(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
         target = str(resolve_device(device))
 
-        rows = []
+        rows, stage_rows, report = [], [], {}
         for name in configs.split(","):
             if name not in CONFIGS:
                 raise typer.BadParameter(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
@@ -120,6 +141,8 @@ def register(app: typer.Typer) -> None:
                 for variant in ("baseline", "lswap")
             }
             base, ours = results["baseline"], results["lswap"]
+            report[name] = results
+            stage_rows += _stage_rows(name, ours)
             rows.append(
                 (
                     name,
@@ -132,9 +155,24 @@ def register(app: typer.Typer) -> None:
                     ours["recipe_hours"],
                 )
             )
+        if json_output:
+            typer.echo(json.dumps({"device": target, "precision": precision, "steps": steps, "configs": report}))
+            return
         print_table(
             f"training step, {target}, lswap in {precision}, {steps} steps after a warm-up, each run in a fresh process",
             ["config", "official pairs/s", "lswap pairs/s", "speed-up", "official peak GiB", "lswap peak GiB",
              "official recipe h", "lswap recipe h"],
             rows,
         )
+        print_table(
+            f"lswap's step by stage, {target}, {precision}: the same steps again, synchronised at each stage boundary",
+            ["config", "stage", "ms/step", "% of step"],
+            stage_rows,
+        )
+
+
+def _stage_rows(config: str, result: dict[str, Any]) -> list[tuple[str, str, float, float]]:
+    """Table rows of one configuration's stages; ``other`` is the step time no stage holds (checks, metrics)."""
+    step = result["instrumented_step_ms"]
+    stages = {**result["stages_ms"], "other": step - sum(result["stages_ms"].values())}
+    return [(config, stage, ms, 100 * ms / step) for stage, ms in stages.items()] + [(config, "step", step, 100.0)]

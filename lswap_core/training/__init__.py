@@ -3,7 +3,8 @@
 One module per job: `schema` (the config and what a resume may change),
 `run_folder` (the run's files and metrics), `distributed` (torchrun
 processes), `sampling` (what each step draws, and its seeds), `interrupts`
-(Ctrl-C between steps) and `trainer` (the loop).
+(Ctrl-C between steps), `stage_timer` (a step's time by stage, for
+benchmarks) and `trainer` (the loop).
 """
 
 from __future__ import annotations

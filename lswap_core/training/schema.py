@@ -11,6 +11,7 @@ from typing import Any, Literal
 from ..config import from_mapping, to_data
 from ..errors import CheckpointError, ConfigError
 from ..losses import LossWeights
+from ..precision import Precision
 
 MAX_SEED = 2**63 - 1
 
@@ -87,7 +88,7 @@ class RunConfig:
     steps: int = 200_000
     batch_size: int = 64  # global pairs per step, split over torchrun processes
     seed: int = 0
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocasts generator and face networks
+    precision: Precision = "fp32"  # bf16 and fp16 autocast the generator and face networks; fp16 scales the loss
     device: str = "auto"
     log_every: int = 10
     sample_every: int = 1000  # image grids of the validation pairs

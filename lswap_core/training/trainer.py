@@ -5,7 +5,10 @@ with probability 1/8), maps them to W (optionally truncated) and so to W+,
 renders both with the frozen generator and embeds the source without
 gradients, mixes the codes, renders the swap with gradients flowing through
 the generator into the mixer only, and minimises
-``L_id + λ·L_lp + μ·L_shape`` with AdamW and gradient clipping.
+``L_id + λ·L_lp + μ·L_shape`` with AdamW and gradient clipping. Under
+``train.precision=fp16`` the loss is scaled dynamically (a step whose float16
+gradients overflow is skipped, and the scale lowered); the scale is part of
+the resume state.
 
 Every random draw of step ``k`` comes from generators seeded from
 ``(seed, k)`` (`lswap_core.training.sampling`), never from torch's global
@@ -38,6 +41,7 @@ from ..interfaces import Generator, IdentityEmbedder, NoiseMode, ShapeModel
 from ..latents import LatentSpace
 from ..losses import LatentSwapLoss
 from ..mixer import TrainedWith, mixer_for, save_mixer
+from ..precision import autocast
 from ..progress import progress_bar
 from ..registry import build_config, get_registry, load_embedder, load_generator, load_shape_model
 from .distributed import Distributed
@@ -52,7 +56,7 @@ from .sampling import (
     step_seed,
 )
 from .schema import ComponentSpec, OptimConfig, TrainConfig, merge_resumed_config
-
+from .stage_timer import StageTimer
 
 # -- the trainer -----------------------------------------------------------------------------------
 
@@ -110,6 +114,7 @@ class Trainer:
         self.resumed_from: Path | None = None
         self.skipped_states: list[tuple[Path, str]] = []
         self.changes: dict[str, tuple[Any, Any]] = {}
+        self.stage_timer: StageTimer | None = None  # attached by ``lswap bench train`` only: it synchronises
         if resume:
             self.resume_state, self.resumed_from, self.skipped_states = self.folder.newest_readable_state()
             resumed = merge_resumed_config(self.resume_state.config, config, self.resumed_from, allow_changes=allow_changes)
@@ -157,6 +162,8 @@ class Trainer:
         )
         self.loss = LatentSwapLoss(self.embedder, self.shape_model, config.loss)
         self.optimizer = build_optimizer(self.mixer.parameters(), config.optim)
+        # float16 gradients underflow without loss scaling; bf16 has float32's range and needs none.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=run.precision == "fp16")
         self.validation = self._validation_pairs()
         self.start_step = 0
         if self.resume_state is not None:
@@ -200,6 +207,9 @@ class Trainer:
         optim = self.config.optim
         for group in self.optimizer.param_groups:  # the saved groups hold the old settings
             group.update(lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay)
+        scaler = state.extra.get("grad_scaler")
+        if scaler:  # fp16 runs only: fp32 and bf16 states hold none
+            self.scaler.load_state_dict(scaler)
         self.start_step = state.step
 
     # -- one step ------------------------------------------------------------------------------
@@ -226,18 +236,22 @@ class Trainer:
         source_camera, target_camera = cameras if cameras is not None else (None, None)
         # Codes and the mixer stay in float32; autocast covers the networks that render and judge images.
         with torch.no_grad():
-            source, target = space.encode(generator, z_source), space.encode(generator, z_target)
-            with self._autocast():
+            with self._stage("sampling"):
+                source, target = space.encode(generator, z_source), space.encode(generator, z_target)
+            with self._autocast(), self._stage("rendering"):
                 source_images = space.render(generator, source, noise_mode, camera=source_camera, rng=rng)
                 target_images = (
                     space.render(generator, target, noise_mode, camera=target_camera, rng=rng)
                     if images or self.loss.use_shape
                     else None
                 )
+            with self._autocast(), self._stage("judging"):
                 source_embeddings = self.embedder.embed(source_images).float()
-        swap = self.mixer(source, target)
-        with self._autocast():
+        with self._stage("mixing"):
+            swap = self.mixer(source, target)
+        with self._autocast(), self._stage("rendering"):
             swap_images = space.render(generator, swap, noise_mode, camera=target_camera, rng=rng)
+        with self._autocast(), self._stage("judging"):
             terms = self.loss(
                 source_images=source_images,
                 target_images=target_images,
@@ -249,34 +263,48 @@ class Trainer:
         rendered = {"source": source_images, "target": target_images, "swap": swap_images}
         return {name: value.float() for name, value in terms.items()}, rendered
 
-    def _autocast(self) -> Any:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.train.precision == "bf16")
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        return autocast(self.device, self.config.train.precision)
+
+    def _stage(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Time ``name`` when a `StageTimer` is attached; otherwise nothing (no synchronisation)."""
+        return self.stage_timer.stage(name) if self.stage_timer is not None else contextlib.nullcontext()
 
     def train_step(self, step: int) -> dict[str, float]:
         run, sampling = self.config.train, self.config.sampling
-        rng = seeded(step_seed(run.seed, step))
-        z_source, z_target = sample_pairs(self.generator.z_dim, run.batch_size, sampling.same_pair_probability, rng)
-        cameras = sample_pair_cameras(self.generator, run.batch_size, rng, sampling.cameras)
-        local = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
-        z_source, z_target = z_source[local].to(self.device), z_target[local].to(self.device)
-        if cameras is not None:
-            cameras = (cameras[0][local].to(self.device), cameras[1][local].to(self.device))
-        noise_rng = seeded(step_seed(run.seed, step) + 1 + self.dist.rank, self.device)
+        with self._stage("sampling"):
+            rng = seeded(step_seed(run.seed, step))
+            z_source, z_target = sample_pairs(self.generator.z_dim, run.batch_size, sampling.same_pair_probability, rng)
+            cameras = sample_pair_cameras(self.generator, run.batch_size, rng, sampling.cameras)
+            local = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
+            z_source, z_target = z_source[local].to(self.device), z_target[local].to(self.device)
+            if cameras is not None:
+                cameras = (cameras[0][local].to(self.device), cameras[1][local].to(self.device))
+            noise_rng = seeded(step_seed(run.seed, step) + 1 + self.dist.rank, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         terms, _ = self.losses(z_source, z_target, sampling.noise_mode, cameras=cameras, rng=noise_rng)
+        # The loss is checked before any scaling, in fp16 too: the scaler skips steps whose scaled
+        # gradients overflow float16 and lowers the scale, but a non-finite loss is a diverged run that
+        # no scale mends; left to the scaler it would skip every step from here on, silently.
         bad = [name for name, value in terms.items() if not torch.isfinite(value)]
         if self.dist.any(bool(bad)):
             self._diverged(step, bad)
-        terms["total"].backward()
-        self.dist.average_gradients(self.mixer)
-        grad_norm = (
-            nn.utils.clip_grad_norm_(self.mixer.parameters(), self.config.optim.grad_clip)
-            if self.config.optim.grad_clip > 0
-            else torch.tensor(0.0)
-        )
-        self.optimizer.step()
+        with self._stage("backward"):
+            self.scaler.scale(terms["total"]).backward()
+        with self._stage("optimizer"):
+            self.dist.average_gradients(self.mixer)  # an overflow on one process reaches all: they skip together
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients
+            grad_norm = (
+                nn.utils.clip_grad_norm_(self.mixer.parameters(), self.config.optim.grad_clip)
+                if self.config.optim.grad_clip > 0
+                else torch.tensor(0.0)
+            )
+            self.scaler.step(self.optimizer)  # skipped when the unscaled gradients hold inf or NaN
+            self.scaler.update()
         metrics = {name: float(value.detach()) for name, value in terms.items()}
-        metrics["grad_norm"] = float(grad_norm)
+        metrics["grad_norm"] = float(grad_norm)  # inf or NaN on a step the scaler skipped
+        if self.scaler.is_enabled():
+            metrics["loss_scale"] = self.scaler.get_scale()
         return self.dist.mean(metrics)
 
     def _diverged(self, step: int, bad: list[str]) -> None:
@@ -404,6 +432,7 @@ class Trainer:
                 optimizers={"mixer": self.optimizer.state_dict()},
                 rng=capture_rng_state(),
                 config=to_data(self.config),
+                extra={"grad_scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {},
             ),
         )
         for old in self.folder.resume_states()[: -self.config.train.keep_checkpoints]:

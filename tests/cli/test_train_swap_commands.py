@@ -51,6 +51,15 @@ def test_train_dry_run_prints_and_writes_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_train_takes_its_precision_through_set(tmp_path):
+    config = tmp_path / "toy.yaml"
+    config.write_text(TOY_CONFIG)
+    args = ["train", "-c", str(config), "--dry-run", "--set"]
+    result = runner.invoke(app, [*args, "train.precision=fp16"])
+    assert result.exit_code == 0 and "precision: fp16" in result.stdout
+    assert_one_line_error(runner.invoke(app, [*args, "train.precision=fp8"]), "train.precision must be one of 'fp32', 'bf16', 'fp16'")
+
+
 def test_resume_extends_a_run(trained):
     result = runner.invoke(app, ["train", "--resume", str(trained), "--set", "train.steps=5"])
     assert result.exit_code == 0, result.output

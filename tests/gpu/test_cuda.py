@@ -57,10 +57,11 @@ def test_reduced_precision_on_cuda(dtype):
     assert (grad - reference_grad).norm() <= 0.15 * reference_grad.norm()
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_training_steps_on_cuda(tmp_path, precision):
     overrides = ["train.device=cuda", "train.steps=3", "train.batch_size=4", "train.validation_pairs=2", f"train.precision={precision}"]
     result = train(load_config("tiny", overrides, kind="train"), tmp_path / "run")
     assert result.steps_done == 3
     again = train(load_config("tiny", overrides, kind="train"), tmp_path / "again")
-    assert result.final_metrics == again.final_metrics  # seeded on the GPU too
+    losses = ("total", "id", "lp")  # not grad_norm: NaN on a step fp16's loss scaler skips
+    assert [result.final_metrics[k] for k in losses] == [again.final_metrics[k] for k in losses]  # seeded on the GPU too

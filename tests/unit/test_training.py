@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 
 import pytest
 import torch
 
+from lswap_core.checkpoints import load_resume_state
 from lswap_core.config import load_config
 from lswap_core.errors import CheckpointError, InputError, TrainingError
 from lswap_core.mixer import load_mixer
 from lswap_core.plugins import register_plugin
 from lswap_core.training import Trainer, read_metrics, sample_pairs, train
+from lswap_core.training.stage_timer import StageTimer
 from tests.support import ToysPlugin
 
 TOY_CONFIG = """
@@ -63,17 +66,85 @@ def test_the_mixer_learns(tmp_path, config_file):
     assert sum(losses[-5:]) < sum(losses[:5])
 
 
-def test_resuming_reproduces_an_uninterrupted_run(tmp_path, config_file):
+def assert_same_mixers(a, b):
+    a, b = load_mixer(a / "mixer.safetensors"), load_mixer(b / "mixer.safetensors")
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_resuming_reproduces_an_uninterrupted_run(tmp_path, config_file, precision):
     straight = tmp_path / "straight"
-    train(load_config(config_file, kind="train"), straight)
+    train(load_config(config_file, [f"train.precision={precision}"], kind="train"), straight)
     split = tmp_path / "split"
-    train(load_config(config_file, ["train.steps=3"], kind="train"), split)
+    train(load_config(config_file, ["train.steps=3", f"train.precision={precision}"], kind="train"), split)
+    # Only fp16 scales its loss, so only its states hold a loss scaler (states without one resume as before).
+    assert ("grad_scaler" in load_resume_state(split / "checkpoints" / "step-0000003.pt").extra) == (precision == "fp16")
     resumed = load_config(split / "config.yaml", ["train.steps=6"], kind="train")
     train(resumed, split, resume=True)
     assert train_losses(split) == train_losses(straight)
-    a, b = load_mixer(straight / "mixer.safetensors"), load_mixer(split / "mixer.safetensors")
-    for key, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[key])
+    assert_same_mixers(straight, split)
+
+
+def train_records(folder, *keys):
+    return [tuple(r[key] for key in keys) for r in read_metrics(folder / "metrics.jsonl") if r["split"] == "train"]
+
+
+def test_fp16_skips_a_step_whose_gradients_overflow_and_resumes_with_its_loss_scale(tmp_path, config_file, monkeypatch):
+    from tests.support import ToyGenerator
+
+    original = ToyGenerator.synthesis
+    swaps = {"n": 0}
+
+    def overflowing(self, ws, **kwargs):
+        if ws.requires_grad:  # the swap's render of a training step (validation runs without gradients)
+            swaps["n"] += 1
+            if swaps["n"] == 2:
+                ws.register_hook(lambda grad: grad * float("inf"))
+        return original(self, ws, **kwargs)
+
+    monkeypatch.setattr(ToyGenerator, "synthesis", overflowing)
+    fp16 = ["train.precision=fp16"]
+    straight = tmp_path / "straight"
+    train(load_config(config_file, fp16, kind="train"), straight)  # no TrainingError: the loss stayed finite
+    scales = [scale for (scale,) in train_records(straight, "loss_scale")]
+    assert scales == [2.0**16] + [2.0**15] * 5, "the overflow at step 2 halves the scale"
+    assert not math.isfinite(train_records(straight, "grad_norm")[1][0])
+    swaps["n"] = 0
+    split = tmp_path / "split"
+    train(load_config(config_file, [*fp16, "train.steps=3"], kind="train"), split)
+    assert load_resume_state(split / "checkpoints" / "step-0000003.pt").extra["grad_scaler"]["scale"] == 2.0**15
+    train(load_config(split / "config.yaml", ["train.steps=6"], kind="train"), split, resume=True)
+    keys = ("total", "id", "lp", "shape", "loss_scale")
+    assert train_records(split, *keys) == train_records(straight, *keys)
+    assert_same_mixers(straight, split)
+
+
+@pytest.mark.slow
+def test_fp16_trains_the_tiny_config_and_resumes_bit_for_bit(tmp_path):
+    """The real networks under float16 autocast on the CPU, with their own loss-scale changes."""
+    overrides = ["train.precision=fp16", "train.device=cpu", "train.batch_size=4", "train.validation_pairs=2",
+                 "train.log_every=1", "train.validate_every=2", "train.sample_every=2", "train.checkpoint_every=2"]
+    straight = tmp_path / "straight"
+    train(load_config("tiny", [*overrides, "train.steps=6"], kind="train"), straight)
+    keys = ("total", "id", "lp", "loss_scale")
+    records = train_records(straight, *keys)
+    assert all(math.isfinite(value) for record in records for value in record)
+    split = tmp_path / "split"
+    train(load_config("tiny", [*overrides, "train.steps=3"], kind="train"), split)
+    train(load_config(split / "config.yaml", ["train.steps=6"], kind="train"), split, resume=True)
+    assert train_records(split, *keys) == records
+    assert_same_mixers(straight, split)
+
+
+def test_a_stage_timer_splits_a_step_without_changing_it(tmp_path, config_file):
+    config = load_config(config_file, kind="train")
+    plain = Trainer(config, tmp_path / "plain")
+    assert plain.stage_timer is None
+    timed = Trainer(config, tmp_path / "timed")
+    timed.stage_timer = StageTimer(timed.device)
+    assert timed.train_step(0) == plain.train_step(0)
+    assert all(seconds > 0 for seconds in timed.stage_timer.seconds.values())
 
 
 def test_resume_refuses_changed_architecture(tmp_path, config_file):
@@ -109,7 +180,8 @@ def test_a_missing_parent_on_a_read_only_filesystem_is_refused(tmp_path, config_
         Trainer(load_config(config_file, kind="train"), tmp_path / "run")
 
 
-def test_non_finite_losses_stop_training_and_keep_the_last_good_state(tmp_path, config_file, monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])  # fp16's loss scaler does not hide a diverged loss
+def test_non_finite_losses_stop_training_and_keep_the_last_good_state(tmp_path, config_file, monkeypatch, precision):
     from tests.support import ToyGenerator
 
     original = ToyGenerator.synthesis
@@ -124,7 +196,7 @@ def test_non_finite_losses_stop_training_and_keep_the_last_good_state(tmp_path, 
     monkeypatch.setattr(ToyGenerator, "synthesis", poisoned)
     out = tmp_path / "run"
     with pytest.raises(TrainingError, match=r"loss id, shape became non-finite at step 6; .*step-0000003.pt"):
-        train(load_config(config_file, kind="train"), out)
+        train(load_config(config_file, [f"train.precision={precision}"], kind="train"), out)
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-0000003.pt"]
     assert not (out / "mixer.safetensors").exists()
 
