@@ -36,6 +36,7 @@ from .interfaces import (
     DetectedFace,
     Editor,
     FaceAnalyzer,
+    FeatureNetwork,
     Generator,
     IdentityEmbedder,
     ImageConvention,
@@ -487,6 +488,28 @@ class FaceAnalyzerConformance(_ComponentConformance):
         with torch.no_grad():
             a, b = first.detect(image), second.detect(image)
         assert [f.box for f in a] == [f.box for f in b]
+
+
+class FeatureNetworkConformance(_ComponentConformance):
+    """Conformance of a `FeatureNetwork` plugin: ``(N, D)`` float32 features of any image size."""
+
+    kind = "feature_network"
+
+    def build(self) -> FeatureNetwork:
+        return super().build()
+
+    def test_features_have_the_declared_width(self) -> None:
+        network = self.build()
+        with torch.no_grad():
+            for size in (48, 80):
+                features = network.features(random_images(2, size))
+                assert features.shape == (2, network.feature_dim) and features.dtype == torch.float32
+                assert torch.isfinite(features).all()
+
+    def check_same_outputs(self, first: FeatureNetwork, second: FeatureNetwork) -> None:
+        images = random_images(2, 64)
+        with torch.no_grad():
+            torch.testing.assert_close(first.features(images), second.features(images), rtol=0, atol=self.atol)
 
 
 class ConverterConformance:

@@ -21,6 +21,8 @@ from .train import train_command
 from .generate import generate_command
 from .invert import invert_command
 from .edit import edit_command
+from .eval import eval_command
+from .sweep import sweep_command
 from .failures import describe
 from .output import debug_mode, report_failure
 from .plugin_commands import PluginCommandGroup
@@ -109,6 +111,8 @@ app.command("convert")(convert_command)
 app.command("generate")(generate_command)
 app.command("invert")(invert_command)
 app.command("edit")(edit_command)
+app.command("eval")(eval_command)
+app.command("sweep")(sweep_command)
 app.add_typer(bench_commands.app, name="bench")
 app.add_typer(face_commands.app, name="faces")
 app.add_typer(weights_commands.app, name="weights")

@@ -455,7 +455,8 @@ def build_optimizer(parameters: Iterator[nn.Parameter], optim: OptimConfig) -> t
         return torch.optim.AdamW(params, **options)
 
 
-def _build(loader: Any, spec: ComponentSpec, init_seed: int, device: torch.device) -> Any:
+def build_component(loader: Any, spec: ComponentSpec, init_seed: int, device: torch.device) -> Any:
+    """A run's frozen component from its config section, built as the run built it."""
     # A component without weights starts from random values drawn from the run's seed, so that
     # every process, a resumed run and later commands (swap, the demo) build the same one.
     return loader(spec.name, spec.weights, preset=spec.preset, init_seed=init_seed, **spec.options).to(device).requires_grad_(False)
@@ -482,12 +483,12 @@ def build_components(config: TrainConfig, device: torch.device) -> Components:
     """
     seed = config.train.seed
     spec = config.generator
-    generator = _build(load_generator, spec, seed, device)
+    generator = build_component(load_generator, spec, seed, device)
     record = GeneratorRecord.of(generator, weights=spec.weights, preset=spec.preset, options=spec.options, init_seed=seed)
-    embedder = _build(load_embedder, config.embedder, seed, device)
+    embedder = build_component(load_embedder, config.embedder, seed, device)
     shape_model = None
     if config.shape_model is not None and config.loss.shape != 0:
-        shape_model = _build(load_shape_model, config.shape_model, seed, device)
+        shape_model = build_component(load_shape_model, config.shape_model, seed, device)
     return Components(generator, embedder, shape_model, record)
 
 

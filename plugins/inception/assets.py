@@ -36,7 +36,7 @@ def inception_assets() -> list[Asset]:
             licence=TERMS,
             homepage="https://github.com/mseitzer/pytorch-fid",
             files=(PYTORCH_FID_WEIGHTS,),
-            conversions=(Conversion(PYTORCH_FID_WEIGHTS.name, "fid-inception.safetensors", "fid-inception"),),
+            conversions=(Conversion(PYTORCH_FID_WEIGHTS.name, "inception.safetensors", "fid-inception"),),
             check="lswap_plugins.inception.assets:check_hash_prefix",
         ),
     ]

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from lswap_core.errors import CheckpointError
 from lswap_core.interfaces import ConvertedWeights, Converter
 from lswap_core.official_files import file_head, load_state_dict, require_keys
 
-from .features import EXPORT_KIND, EXPORT_NAME, FIDInception
+from .features import FIDInception
 from .network import InceptionV3FID
 
 WHAT = "pytorch-fid's FID Inception weights (pt_inception-2015-12-05-6726825d.pth)"
@@ -65,12 +64,9 @@ class FIDInceptionConverter(Converter):
 
     def convert(self, path: Path) -> ConvertedWeights:
         return ConvertedWeights(
-            kind=EXPORT_KIND,
-            name=EXPORT_NAME,
+            kind=FIDInception.kind,
+            name=FIDInception.name,
             config={},
             tensors=fid_tensors(load_state_dict(path, None, WHAT), path),
             provenance={"format": "pytorch-fid FID Inception state dict (tensors up to pool3)"},
         )
-
-    def build(self, result: ConvertedWeights) -> nn.Module:
-        return FIDInception()

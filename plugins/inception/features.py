@@ -14,37 +14,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lswap_core.assets import resolve_weights
-from lswap_core.checkpoints import load_state_strict, read_export
-from lswap_core.errors import CheckpointError, InputError
+from lswap_core.errors import InputError
+from lswap_core.interfaces import FeatureNetwork
 
-from .network import BatchNorm, InceptionV3FID
+from .network import FEATURES, BatchNorm, InceptionV3FID
 
 INPUT_SIZE = 299  # TF's graph and pytorch-fid resize every image to 299x299
-EXPORT_KIND = "metric"  # an evaluation network: no plugin component kind
-EXPORT_NAME = "fid-inception"
 DEFAULT_ASSET = "inception"  # `lswap weights fetch inception`
 
 
-class FIDInception(InceptionV3FID):
-    """The FID Inception-v3 with its input convention: `features` of (N, 3, H, W) images in [-1, 1].
+class FIDInception(FeatureNetwork, InceptionV3FID):
+    """The FID Inception-v3 as a feature network: `features` of (N, 3, H, W) images in [-1, 1].
 
-    Built with seeded random weights (He-normal convolutions, identity batch norm: activations stay
-    of order 1), for tests and runs without downloads; `load_fid_inception` gives the official ones.
-
-    :param init_seed: seed of the random weights; the global RNG is not touched.
+    Built without weights it takes random values (He-normal convolutions, identity batch norm:
+    activations stay of order 1), drawn from the registry's seed, for tests and runs without
+    downloads; `load_fid_inception` (or ``load_feature_network("inception", weights="inception")``)
+    gives the official ones.
     """
 
-    def __init__(self, *, init_seed: int = 0) -> None:
-        with torch.device("meta"):  # no default initialisation from the global RNG: it is overwritten below
-            super().__init__()
-        self.to_empty(device="cpu")
-        rng = torch.Generator().manual_seed(init_seed)
+    name = "inception"
+    description = "FID Inception-v3 (TF inception-2015-12-05 as pytorch-fid ports it): pool3 features for FID/KID"
+
+    def __init__(self, config: object = None) -> None:
+        super().__init__(config)
         with torch.no_grad():
             for module in self.modules():
                 if isinstance(module, nn.Conv2d):
                     fan_in = module.weight[0].numel()
-                    module.weight.copy_(torch.randn(module.weight.shape, generator=rng) * (2.0 / fan_in) ** 0.5)
+                    module.weight.copy_(torch.randn(module.weight.shape) * (2.0 / fan_in) ** 0.5)
                 elif isinstance(module, BatchNorm):
                     module.weight.fill_(1.0)
                     module.bias.zero_()
@@ -52,8 +49,12 @@ class FIDInception(InceptionV3FID):
                     module.running_var.fill_(1.0)
         self.eval().requires_grad_(False)
 
+    @property
+    def feature_dim(self) -> int:
+        return FEATURES
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """pool3 features: images (N, 3, H, W) in [-1, 1], any size -> (N, 2048) float32 (`network.FEATURES`).
+        """pool3 features: images (N, 3, H, W) in [-1, 1], any size -> (N, 2048) float32.
 
         Values outside [-1, 1] are used as given; pytorch-fid does not clip either.
         """
@@ -73,14 +74,8 @@ def load_fid_inception(weights: str | Path | None = None, *, device: str | torch
     :raises CheckpointError: when the weights are not fetched (naming ``lswap weights fetch inception``),
         or the export holds another network or other tensors.
     """
-    source = weights if weights is not None else DEFAULT_ASSET
-    path = resolve_weights(source, EXPORT_KIND, EXPORT_NAME)
-    export = read_export(path)
-    if (export.kind, export.name) != (EXPORT_KIND, EXPORT_NAME):
-        raise CheckpointError(
-            f"{path} holds the {export.kind.replace('_', ' ')} {export.name!r}, not the FID Inception network",
-            hint=f"pass an export of {EXPORT_NAME!r} (`lswap weights fetch {DEFAULT_ASSET}` makes one)",
-        )
-    model = FIDInception()
-    load_state_strict(model, export.tensors, source=str(path))
-    return model.to(device)
+    from lswap_core.registry import load_feature_network
+
+    model = load_feature_network(FIDInception.name, weights if weights is not None else DEFAULT_ASSET, device=device)
+    assert isinstance(model, FIDInception)
+    return model.requires_grad_(False)

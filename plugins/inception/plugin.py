@@ -1,8 +1,15 @@
-"""Hook implementations of the ``inception`` plugin: the FID Inception-v3's converter and asset."""
+"""Hook implementations of the ``inception`` plugin: the FID Inception-v3 feature network, its converter and asset."""
 
 from __future__ import annotations
 
 from lswap_core import hookimpl
+
+
+@hookimpl
+def lswap_register_feature_networks(register):
+    from .features import FIDInception
+
+    register(FIDInception)
 
 
 @hookimpl

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
+import lswap_core
+from lswap_core.testing import FeatureNetworkConformance
 from lswap_plugins.inception import FEATURES, FIDInception, load_fid_inception
 from lswap_plugins.inception import plugin as inception_plugin
 from lswap_plugins.inception.assets import PYTORCH_FID_WEIGHTS, check_hash_prefix, inception_assets
@@ -129,7 +132,8 @@ def test_official_layout_is_the_network_plus_classifier_and_counters():
 
 def test_random_networks_are_seeded_sane_and_leave_the_global_rng_alone():
     state = torch.random.get_rng_state()
-    a, b, c = FIDInception(), FIDInception(), FIDInception(init_seed=1)
+    a, b = lswap_core.load_feature_network("inception"), lswap_core.load_feature_network("inception")
+    c = lswap_core.load_feature_network("inception", init_seed=1)
     assert torch.equal(torch.random.get_rng_state(), state)
     assert torch.equal(a.Mixed_7c.branch_pool.conv.weight, b.Mixed_7c.branch_pool.conv.weight)
     assert not torch.equal(a.Conv2d_1a_3x3.conv.weight, c.Conv2d_1a_3x3.conv.weight)
@@ -161,14 +165,14 @@ def test_the_loader_refuses_exports_with_missing_extra_or_other_tensors(tmp_path
     tensors = dict(FIDInception().state_dict())
     del tensors["Mixed_7c.branch_pool.bn.running_var"]
     tensors["fc.weight"] = torch.zeros(4, 8)
-    export = save_export(tmp_path / "bad.safetensors", kind="metric", name="fid-inception", config={}, tensors=tensors)
+    export = save_export(tmp_path / "bad.safetensors", kind="feature_network", name="inception", config={}, tensors=tensors)
     with pytest.raises(
         CheckpointError,
         match=r"does not fit FIDInception \(missing: Mixed_7c.branch_pool.bn.running_var; unexpected: fc.weight",
     ):
         load_fid_inception(export)
     other = save_export(tmp_path / "other.safetensors", kind="perceptual", name="vgg16-nvidia", config={}, tensors={})
-    with pytest.raises(CheckpointError, match="holds the perceptual 'vgg16-nvidia', not the FID Inception network"):
+    with pytest.raises(CheckpointError, match="'vgg16-nvidia', not the feature network 'inception'"):
         load_fid_inception(other)
 
 
@@ -274,6 +278,10 @@ class _LocalInception:
         inception_plugin.lswap_register_converters(register)
 
     @hookimpl
+    def lswap_register_feature_networks(self, register):
+        inception_plugin.lswap_register_feature_networks(register)
+
+    @hookimpl
     def lswap_register_assets(self, register):
         for asset in self.assets:
             register(asset)
@@ -287,8 +295,12 @@ def test_fetch_downloads_converts_and_loads_by_asset_name(tmp_path, monkeypatch,
         server.files[OFFICIAL] = saved(official_state(), legacy=True)
         register_plugin(_LocalInception(server.url), "local-inception")
         result = fetch("inception")
-    assert result.fetched == [OFFICIAL] and [path.name for path in result.exports] == ["fid-inception.safetensors"]
+    assert result.fetched == [OFFICIAL] and [path.name for path in result.exports] == ["inception.safetensors"]
     model = load_fid_inception()
     torch.testing.assert_close(
         model.features(signed(golden, "small")), golden.outputs["small_signed"], rtol=0, atol=TOLERANCE
     )
+
+
+class TestFIDInceptionConformance(FeatureNetworkConformance):
+    component_name = "inception"

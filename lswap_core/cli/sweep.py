@@ -1,0 +1,136 @@
+"""``lswap sweep``: train and evaluate one run per grid point; Table 1 and Figure 7 of the paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import InputError
+from .eval import (
+    AnalyzerOption,
+    AnalyzerWeightsOption,
+    EmbedderWeightsOption,
+    FidOption,
+    FidWeightsOption,
+    ShapeModelOption,
+    ShapeWeightsOption,
+    build_judges,
+)
+from .options import DeviceOption, SetOption
+from .output import stderr_console, stdout_console
+
+
+def sweep_command(
+    config: Annotated[str, typer.Option("--config", "-c", help="Training config: a YAML file or a built-in name (tiny, ffhq1024).")],
+    grid: Annotated[list[str], typer.Option("--grid", help="key.path=v1,v2,... ; repeat for more axes (the first is outermost).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Sweep folder: runs/, points/, table.md/csv, figure7.png, report.html.")],
+    steps: Annotated[int | None, typer.Option("--steps", help="Training steps per point (default: the config's).", show_default=False)] = None,
+    sets: SetOption = None,
+    pairs: Annotated[int, typer.Option("--pairs", help="Generated pairs per evaluation.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the evaluation pairs (the same for every point).")] = 0,
+    embedder: Annotated[str, typer.Option("--embedder", help="Identity embedder that judges, or trained: the config's own (for configs without pretrained weights).")] = "faceapi",
+    embedder_weights: EmbedderWeightsOption = None,
+    analyzer: AnalyzerOption = "faceapi",
+    analyzer_weights: AnalyzerWeightsOption = None,
+    shape_model: ShapeModelOption = None,
+    shape_model_weights: ShapeWeightsOption = None,
+    fid_features: FidOption = "inception",
+    fid_weights: FidWeightsOption = None,
+    window: Annotated[int, typer.Option("--window", help="Steps of Figure 7's moving average (the paper's 250).")] = 250,
+    device: DeviceOption = "auto",
+) -> None:
+    """Train one mixer per grid point, evaluate each, and tabulate them as the paper's Table 1.
+
+    Finished points are skipped and an interrupted run resumes, so running the same command
+    again continues the sweep.
+    """
+    from .. import sweep
+    from ..devices import resolve_device
+    from ..evaluation import evaluate
+    from ..evaluation.report import write_tables
+    from ..files import atomic_write_text
+    from ..mixer import load_mixer
+    from ..swapping import generator_for, latent_space_for
+
+    if steps is not None and steps < 1:
+        raise InputError(f"--steps must be at least 1, got {steps}")
+    if window < 1:
+        raise InputError(f"--window must be at least 1, got {window}")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file", hint="choose a folder")
+    axes = sweep.parse_grid(grid)
+    points = sweep.grid_points(axes)
+    configs = sweep.point_configs(config, sets or [], points, steps)
+    from .. import evaluation
+
+    evaluation.runner.check_pair_count(pairs, fid=fid_features != "none")
+    torch_device = resolve_device(device)
+    shared = None if embedder == "trained" else build_judges(
+        out, torch_device, embedder, embedder_weights, analyzer, analyzer_weights, shape_model, shape_model_weights,
+        fid_features, fid_weights)
+    folder = sweep.SweepFolder(out)
+    samples: dict[str, Any] = {}
+
+    def evaluate_point(point: Any, point_config: Any, mixer_path: Path) -> dict[str, Any]:
+        mixer = load_mixer(mixer_path, device=torch_device)
+        generator = generator_for(mixer, device=torch_device)
+        judges = shared or _trained_judges(point_config, out, torch_device, analyzer, analyzer_weights, shape_model,
+                                           shape_model_weights, fid_features, fid_weights)
+        result = evaluate(mixer, generator, judges, pairs=pairs, seed=seed, space=latent_space_for(mixer))
+        samples[point.name] = result.samples["all"]
+        _save_samples(folder.evaluation(point).with_suffix(".png"), result.samples["all"])
+        return result.table()[0] | {"setting": "all"}
+
+    rows = sweep.run_sweep(out, points, configs, evaluate_point, window_steps=window,
+                           announce=lambda text: stderr_console().print(text, markup=False, highlight=False))
+    leading = [axis.key for axis in axes]
+    labelled = [{**{axis.label: row[axis.key] for axis in axes}, **{k: v for k, v in row.items() if k not in leading}} for row in rows]
+    labels = [axis.label for axis in axes]
+    write_tables(out, labelled, labels)
+    figure = sweep.figure7(out, points, configs, out / "figure7.png", window)
+    atomic_write_text(out / "report.html", _sweep_html(labelled, labels, points, folder, figure))
+    console = stdout_console()
+    from ..evaluation.report import markdown_table
+
+    console.print(markdown_table(labelled, labels), markup=False, highlight=False)
+    console.print(f"wrote {out / 'table.md'}, {out / 'table.csv'}, {out / 'report.html'}" + (f", {figure}" if figure else ""),
+                  markup=False, highlight=False)
+
+
+def _trained_judges(config: Any, out: Path, device: Any, analyzer: str, analyzer_weights: str | None, shape_model: str | None,
+                    shape_model_weights: str | None, fid_features: str, fid_weights: str | None) -> Any:
+    """Judges whose identity embedder is the point's own training embedder, rebuilt from its config."""
+    from ..registry import load_embedder
+    from ..training.trainer import build_component
+
+    embedder = build_component(load_embedder, config.embedder, config.train.seed, device)
+    return build_judges(out, device, config.embedder.name, None, analyzer, analyzer_weights, shape_model, shape_model_weights,
+                        fid_features, fid_weights, identity=embedder)
+
+
+def _save_samples(path: Path, rows: list[Any]) -> None:
+    from ..imaging import save_labelled_grid
+
+    if rows:
+        save_labelled_grid([list(row) for row in rows], ["source", "target", "swap"], path)
+
+
+def _sweep_html(rows: list[dict[str, Any]], labels: list[str], points: list[Any], folder: Any, figure: Path | None) -> str:
+    import html
+
+    from PIL import Image
+
+    from ..evaluation.report import html_table, metric_glossary, page, png_data_uri
+
+    sections = ["<h2>Table 1</h2>", html_table(rows, labels), metric_glossary(),
+                "<p>L_id, L_lp: final window-averaged training losses; λ·L_lp/L_id is about 1 at the paper's equilibrium.</p>"]
+    if figure is not None:
+        sections.append(f'<h2>Figure 7</h2><img alt="figure 7" src="{png_data_uri(Image.open(figure))}">')
+    for point in points:
+        grid = folder.evaluation(point).with_suffix(".png")
+        if grid.exists():
+            sections.append(f"<h3>{html.escape(point.label)}</h3>"
+                            f'<img alt="samples {html.escape(point.label)}" src="{png_data_uri(Image.open(grid))}">')
+    return page("lswap sweep", sections)
