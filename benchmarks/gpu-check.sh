@@ -62,11 +62,15 @@ if [ "$QUICK" = "1" ]; then
     step 120 "bench mixer" "$PYTHON" -m lswap_core bench mixer --device auto --batches 2 --num-ws 2 --repeats 1
     step 180 "bench train fp32" "$PYTHON" -m lswap_core bench train --device auto --configs tiny --steps 1
     step 180 "bench train bf16" "$PYTHON" -m lswap_core bench train --device auto --configs tiny --steps 1 --precision bf16
+    step 180 "bench train fp16" "$PYTHON" -m lswap_core bench train --device auto --configs tiny --steps 1 --precision fp16
+    step 120 "bench generator stylenerf" "$PYTHON" -m lswap_core bench generator --generator stylenerf --device auto --resolutions 64 --repeats 1 --no-memory
 else
     step 150 "bench generator" "$PYTHON" -m lswap_core bench generator --device auto --resolutions 256,1024 --batches 8 --repeats 3
     step 60 "bench mixer" "$PYTHON" -m lswap_core bench mixer --device auto --batches 32
     step 240 "bench train fp32" "$PYTHON" -m lswap_core bench train --device auto --configs 1024 --steps 3
     step 240 "bench train bf16" "$PYTHON" -m lswap_core bench train --device auto --configs 1024 --steps 3 --precision bf16
+    step 240 "bench train fp16" "$PYTHON" -m lswap_core bench train --device auto --configs 1024 --steps 3 --precision fp16
+    step 120 "bench generator stylenerf" "$PYTHON" -m lswap_core bench generator --generator stylenerf --device auto --resolutions 256,1024
 fi
 section "done"
 echo "results in $RESULTS" | tee -a "$RESULTS"

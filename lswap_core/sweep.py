@@ -134,7 +134,8 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def equilibrium(curves: dict[str, list[tuple[float, float]]], latent_penalty: float) -> dict[str, float]:
-    """Final window-averaged L_id and L_lp, and ``λ·L_lp / L_id`` (about 1 at the paper's equilibrium)."""
+    """Final window-averaged L_id and L_lp, and ``λ·L_lp / L_id`` (about constant across λ at the paper's
+    equilibrium, where L_lp ∝ L_id/λ)."""
     final_id = curves["id"][-1][1] if curves.get("id") else math.nan
     final_lp = curves["lp"][-1][1] if curves.get("lp") else math.nan
     ratio = latent_penalty * final_lp / final_id if final_id and latent_penalty > 0 else math.nan
@@ -188,7 +189,8 @@ def figure7(root: Path, points: Sequence[Point], configs: Sequence[Any], path: P
     from .plots import chart_image
 
     folder = SweepFolder(root)
-    curves = {point.label: loss_curves(folder.run(point), window_steps) for point in points}
+    # Pillow's built-in font has no Greek letters
+    curves = {point.label.replace("λ", "lambda"): loss_curves(folder.run(point), window_steps) for point in points}
     identity = {label: c["id"] for label, c in curves.items() if c.get("id")}
     penalty = {label: c["lp"] for label, c in curves.items() if c.get("lp")}
     if not identity or not penalty:
@@ -196,7 +198,7 @@ def figure7(root: Path, points: Sequence[Point], configs: Sequence[Any], path: P
     top = chart_image(identity, title=f"L_id by step ({window_steps}-step window)", size=(760, 320))
     bottom = chart_image(penalty, title=f"L_lp by step ({window_steps}-step window)", size=(760, 320))
     inset = chart_image(penalty, title="L_lp", x_label="step", log_x=True, log_y=True, size=(300, 170), legend=False)
-    bottom.paste(inset, (760 - 150 - 300 - 4, 44))  # inside the plot's top-right corner, left of the legend
+    bottom.paste(inset, (74, 44))  # inside the plot's top-left corner, where L_lp (growing from ~0) rarely is
     canvas = Image.new("RGB", (760, 640), "white")
     canvas.paste(top, (0, 0))
     canvas.paste(bottom, (0, 320))

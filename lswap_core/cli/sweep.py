@@ -125,7 +125,8 @@ def _sweep_html(rows: list[dict[str, Any]], labels: list[str], points: list[Any]
     from ..evaluation.report import html_table, metric_glossary, page, png_data_uri
 
     sections = ["<h2>Table 1</h2>", html_table(rows, labels), metric_glossary(),
-                "<p>L_id, L_lp: final window-averaged training losses; λ·L_lp/L_id is about 1 at the paper's equilibrium.</p>"]
+                "<p>L_id, L_lp: final window-averaged training losses; at the paper's equilibrium L_lp ∝ L_id/λ, "
+                "so λ·L_lp/L_id stays about constant across λ.</p>"]
     if figure is not None:
         sections.append(f'<h2>Figure 7</h2><img alt="figure 7" src="{png_data_uri(Image.open(figure))}">')
     for point in points:

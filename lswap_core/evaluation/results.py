@@ -22,6 +22,10 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("pose_error_deg", "pose °", "mean per-pair root of the squared angle error, in degrees"),
     ("fid", "FID↓", "Fréchet distance of the swaps' and the targets' features"),
     ("kid", "KID↓", "kernel distance (unbiased MMD², cubic kernel), mean over subsets"),
+    # A sweep adds each run's final training losses (window-averaged).
+    ("L_id", "L_id", "identity loss at the end of training"),
+    ("L_lp", "L_lp", "latent penalty at the end of training"),
+    ("lambda_lp_over_id", "λ·L_lp/L_id", "about constant across λ where L_lp ∝ L_id/λ (the paper's equilibrium)"),
 )
 
 

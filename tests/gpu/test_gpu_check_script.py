@@ -21,6 +21,7 @@ def test_the_gpu_check_runs_each_step_and_reports_it(tmp_path):
                                capture_output=True, text=True, timeout=600, check=False)
     assert completed.returncode == 0, completed.stderr
     text = results.read_text()
-    for step in ("CUDA tests", "bench generator", "bench mixer", "bench train fp32", "bench train bf16"):
+    for step in ("CUDA tests", "bench generator", "bench mixer", "bench train fp32", "bench train bf16", "bench train fp16",
+                 "bench generator stylenerf"):
         assert f"-- {step}: exit 0" in text, text[-3000:]
     assert "torch" in text and "results in" in text
