@@ -85,8 +85,9 @@ def register(app: typer.Typer) -> None:
         ]
         print_table(f"StyleGAN2 synthesis, float32, {target}, {used_threads} threads", columns, table)
         for r in rows:
-            if "fast_ms" in r:  # on CUDA, lswap takes the reference path; the CPU-built path beside it
-                typer.echo(f"{r['resolution']}^2 batch {r['batch']} fwd+bwd on the CPU-built path: {r['fast_ms']:.1f} ms")
+            if "fast_ms" in r:  # on CUDA, lswap takes NVlabs' algorithm with its kernels; the others beside it
+                typer.echo(f"{r['resolution']}^2 batch {r['batch']} fwd+bwd on the CPU-built path: {r['fast_ms']:.1f} ms; "
+                           f"with float16 in the 4 highest resolutions: {r['fp16_top4_ms']:.1f} ms")
         typer.echo(
             "ref: NVlabs' reference algorithm (grouped-convolution modulation); ref nf: its non-fused variant; "
             "ratio: ref / lswap; GF/s: nominal GFLOP per second"
@@ -205,9 +206,10 @@ def _measure_resolution(res: int, batches: list[int], repeats: int, nonfused: bo
 
         upstream = torch.randn(batch, 3, res, res, generator=torch.Generator().manual_seed(0)).to(device)
 
-        def forward_backward(impl: str, fused: bool | None = None) -> None:
+        def forward_backward(impl: str, fused: bool | None = None, num_fp16_res: int = 0) -> None:
             codes = ws.detach().requires_grad_(True)
-            torch.autograd.grad(generator.synthesis(codes, impl=impl, fused_modconv=fused), codes, upstream)
+            image = generator.synthesis(codes, impl=impl, fused_modconv=fused, num_fp16_res=num_fp16_res)
+            torch.autograd.grad(image, codes, upstream)
 
         fwd = {impl: _time(lambda impl=impl: forward(impl), repeats, device) for impl in ("reference", "auto")}
         rows.append(
@@ -223,8 +225,11 @@ def _measure_resolution(res: int, batches: list[int], repeats: int, nonfused: bo
             "reference_ms": _time(lambda: forward_backward("reference"), repeats, device),
             "lswap_ms": _time(lambda: forward_backward("auto"), repeats, device),
         }
-        if device.type == "cuda":  # "auto" is the reference path there; the CPU path, for comparison
+        if device.type == "cuda":  # "auto" is NVlabs' algorithm with the CUDA kernels there; beside it the
+            # CPU-built path, and NVlabs' float16 in the 4 highest resolutions
             row["fast_ms"] = _time(lambda: forward_backward("fast"), repeats, device)
+            row["fp16_top4_ms"] = _time(lambda: forward_backward("auto", num_fp16_res=min(4, len(_config(res).block_resolutions))),
+                                        repeats, device)
         if nonfused:
             row["reference_nonfused_ms"] = _time(lambda: forward_backward("reference", fused=False), repeats, device)
         rows.append(row)

@@ -26,6 +26,7 @@ class StyleGAN2Config:
     mapping_lr_multiplier: float = 0.01  # equalised learning rate of the mapping (scales its forward pass)
     w_avg_beta: float | None = 0.995  # decay of the W average tracked in training mode; None: no tracking
     conv_clamp: float | None = None  # clamp conv outputs to +-conv_clamp (256 in stylegan2-ada configs)
+    num_fp16_res: int = 0  # highest resolutions synthesised under float16 autocast (NVlabs' GPU configs: 4)
 
     def __post_init__(self) -> None:
         res = self.resolution
@@ -47,6 +48,8 @@ class StyleGAN2Config:
             raise ValueError(f"w_avg_beta must be in [0, 1) or null, got {self.w_avg_beta}")
         if self.conv_clamp is not None and not self.conv_clamp > 0:
             raise ValueError(f"conv_clamp must be positive or null, got {self.conv_clamp}")
+        if not 0 <= self.num_fp16_res <= len(self.block_resolutions):
+            raise ValueError(f"num_fp16_res must be between 0 and {len(self.block_resolutions)}, got {self.num_fp16_res}")
 
     @property
     def block_resolutions(self) -> tuple[int, ...]:

@@ -20,7 +20,7 @@ from .config import PRESETS, StyleGAN2Config
 from .networks import Impl, MappingNetwork, SynthesisNetwork
 
 NOISE_MODES = typing.get_args(NoiseMode)
-SynthesisImpl = typing.Literal["auto", "fast", "reference"]
+SynthesisImpl = typing.Literal["auto", "fast", "reference", "kernels"]
 IMPLS = typing.get_args(SynthesisImpl)
 
 
@@ -108,15 +108,22 @@ class StyleGAN2Generator(Generator):
         impl: SynthesisImpl = "auto",
         fused_modconv: bool | None = None,
         rng: torch.Generator | None = None,
+        num_fp16_res: int | None = None,
     ) -> Tensor:
         """W+ ``(N, num_ws, w_dim)`` to images ``(N, 3, resolution, resolution)``; see `Generator.synthesis`.
 
         :param impl: ``"auto"`` picks the path for the device: on a CPU the
-            fast path (built for CPUs), on CUDA the batched reference
-            algorithm (measured faster there: 124 against 179 ms for
-            forward+backward at 1024², batch 8, on an H100); ``"fast"`` and
-            ``"reference"`` (NVlabs' algorithm with the reference ops, the
-            benchmark baseline) force one.
+            fast path (built for CPUs), on CUDA NVlabs' batched algorithm with
+            the project's CUDA kernels for ``bias_act`` and ``upfirdn2d``
+            (``"kernels"``; the batched algorithm was measured faster than the
+            fast path there: 124 against 179 ms for forward+backward at 1024²,
+            batch 8, on an H100, with the reference ops); ``"fast"``,
+            ``"kernels"`` and ``"reference"`` (NVlabs' algorithm with the
+            PyTorch reference ops, the benchmark baseline) force one.
+        :param num_fp16_res: run the blocks of this many highest resolutions
+            under float16 autocast, as NVlabs' released configs do on GPUs (4);
+            the image comes back in float32. ``None``: the config's
+            (``--set generator.options.num_fp16_res=4`` in training).
         :param fused_modconv: with ``impl="reference"``, grouped convolutions
             (``True``) or scaled activations (``False``); ``None`` is NVlabs'
             default (grouped when not training). The fast path chooses by itself.
@@ -130,8 +137,13 @@ class StyleGAN2Generator(Generator):
         if noise_mode not in NOISE_MODES:
             raise InputError(f"unknown noise mode {noise_mode!r}", hint=f"choose one of {', '.join(NOISE_MODES)}")
         self.check_ws(ws)
-        path: Impl = "reference" if impl == "reference" or (impl == "auto" and ws.device.type == "cuda") else "auto"
-        return self.synthesis_network(ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=path, rng=rng)
+        path: Impl = "kernels" if impl == "auto" and ws.device.type == "cuda" else "auto" if impl == "fast" else impl
+        num_fp16_res = self.config.num_fp16_res if num_fp16_res is None else num_fp16_res
+        if not 0 <= num_fp16_res <= len(self.synthesis_network.blocks()):
+            raise InputError(f"num_fp16_res {num_fp16_res} is outside 0..{len(self.synthesis_network.blocks())}, "
+                             f"the generator's resolutions")
+        return self.synthesis_network(ws, noise_mode=noise_mode, fused_modconv=fused_modconv, impl=path, rng=rng,
+                                      num_fp16_res=num_fp16_res)
 
     def noise_buffers(self) -> dict[str, Tensor]:
         """Every synthesis layer's ``noise_const``, from 4² up (NVlabs' names, as PTI's projector takes them)."""

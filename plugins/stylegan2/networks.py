@@ -21,8 +21,9 @@ Synthesis has two implementations with the same results: ``"reference"``
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -35,9 +36,16 @@ from lswap_core.ops.upfirdn2d import setup_filter, upsample2d
 from . import fast, reference
 from .config import StyleGAN2Config
 
-Impl = Literal["auto", "reference"]
+# "auto": the CPU-built fast path; "reference": NVlabs' algorithm with the PyTorch reference ops (the
+# benchmark baseline); "kernels": NVlabs' algorithm with the project's ops, CUDA kernels on CUDA tensors.
+Impl = Literal["auto", "reference", "kernels"]
 RESAMPLE_FILTER = (1, 3, 3, 1)  # FIR filter of the up-sampling (NVlabs' resample_filter default)
 LRELU_GAIN = math.sqrt(2)
+
+
+def ops_for(impl: Impl) -> Literal["ref", "auto"]:
+    """The `lswap_core.ops` implementation a synthesis path uses."""
+    return "ref" if impl == "reference" else "auto"
 
 
 def normalize_2nd_moment(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -78,7 +86,7 @@ class FullyConnectedLayer(nn.Module):
             b = b * self.bias_gain
         if self.activation == "linear":
             return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation, impl="ref" if impl == "reference" else "auto")
+        return bias_act(x.matmul(w.t()), b, act=self.activation, impl=ops_for(impl))
 
 
 class MappingNetwork(nn.Module):
@@ -218,8 +226,9 @@ class SynthesisLayer(nn.Module):
             resample_filter=self.resample_filter,
             flip_weight=self.up == 1,  # the transposed convolution of upsampling layers convolves
             fused_modconv=fused_modconv,
+            ops=ops_for(impl),
         )
-        return bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=LRELU_GAIN, clamp=self.conv_clamp, impl="ref")
+        return bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=LRELU_GAIN, clamp=self.conv_clamp, impl=ops_for(impl))
 
 
 class ToRGBLayer(nn.Module):
@@ -238,8 +247,8 @@ class ToRGBLayer(nn.Module):
         styles = self.affine(w, impl=impl) * self.weight_gain
         if impl == "auto":
             return fast.to_rgb(x, styles, self.weight, self.bias, clamp=self.conv_clamp)
-        x = reference.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, impl="ref")
+        x = reference.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv, ops=ops_for(impl))
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, impl=ops_for(impl))
 
 
 class SynthesisBlock(nn.Module):
@@ -304,7 +313,7 @@ class SynthesisBlock(nn.Module):
             return x, y
         if impl == "auto":
             return x, fast.upsample_add(img, y, self.resample_filter)
-        return x, upsample2d(img, self.resample_filter, impl="ref").add_(y)
+        return x, upsample2d(img, self.resample_filter, impl=ops_for(impl)).add_(y.to(img.dtype))
 
 
 class SynthesisNetwork(nn.Module):
@@ -352,6 +361,7 @@ class SynthesisNetwork(nn.Module):
         fused_modconv: bool | None = None,
         impl: Impl = "auto",
         rng: torch.Generator | None = None,
+        num_fp16_res: int = 0,
     ) -> Tensor:
         if fused_modconv is None:  # NVlabs' default: grouped convolutions for inference only
             fused_modconv = not self.training
@@ -374,18 +384,35 @@ class SynthesisNetwork(nn.Module):
         split = len(blocks)
         if impl == "auto" and ws.shape[0] > 1:
             split = next((i for i, b in enumerate(blocks) if b.resolution >= fast.PER_SAMPLE_FROM), len(blocks))
+        reduced = _reduced_precision(blocks, num_fp16_res, ws.device)
         x = img = None
-        for block, w, block_noise in zip(blocks[:split], block_ws[:split], noise[:split]):
-            x, img = block(x, img, w, random_noise=block_noise, **options)
+        for index, (block, w, block_noise) in enumerate(zip(blocks[:split], block_ws[:split], noise[:split])):
+            with reduced(index):
+                x, img = block(x, img, w, random_noise=block_noise, **options)
         if split == len(blocks):
             assert img is not None
-            return img.contiguous()
+            return img.float().contiguous()
         images = []
         for i in range(ws.shape[0]):
             xi = x[i : i + 1] if x is not None else None
             imgi = img[i : i + 1] if img is not None else None
-            for block, w, block_noise in zip(blocks[split:], block_ws[split:], noise[split:]):
+            for index, (block, w, block_noise) in enumerate(zip(blocks[split:], block_ws[split:], noise[split:]), start=split):
                 sample_noise = [t[i : i + 1] for t in block_noise] if block_noise is not None else None
-                xi, imgi = block(xi, imgi, w[i : i + 1], random_noise=sample_noise, **options)
+                with reduced(index):
+                    xi, imgi = block(xi, imgi, w[i : i + 1], random_noise=sample_noise, **options)
             images.append(imgi)
-        return torch.cat(images).contiguous()
+        return torch.cat(images).float().contiguous()
+
+
+def _reduced_precision(blocks: list[SynthesisBlock], num_fp16_res: int, device: torch.device) -> Any:
+    """``reduced(index)``: a float16 autocast for the ``num_fp16_res`` highest-resolution blocks (NVlabs'
+    ``num_fp16_res``: its released configs run their 4 highest resolutions in float16 on GPUs, with
+    ``conv_clamp`` keeping activations in range), nothing for the others."""
+    if not 0 <= num_fp16_res <= len(blocks):
+        raise ValueError(f"num_fp16_res must be between 0 and {len(blocks)}, got {num_fp16_res}")
+    first = len(blocks) - num_fp16_res
+
+    def reduced(index: int) -> Any:
+        return torch.autocast(device.type, dtype=torch.float16) if index >= first else contextlib.nullcontext()
+
+    return reduced

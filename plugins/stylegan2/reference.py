@@ -9,10 +9,13 @@ demodulated (Karras et al. 2020, section 2.2, equations 1 to 3), then either
   shared weights, and the result scaled by the demodulation coefficients.
 
 This is the path `StyleGAN2Generator.synthesis` takes with
-``impl="reference"``, the baseline of ``lswap bench generator``.
+``impl="reference"`` (the reference ops: the baseline of ``lswap bench
+generator``) and ``impl="kernels"`` (the project's CUDA kernels on a GPU).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from torch import Tensor
 
@@ -31,6 +34,7 @@ def modulated_conv2d(
     demodulate: bool = True,
     flip_weight: bool = True,
     fused_modconv: bool = True,
+    ops: Literal["ref", "auto"] = "ref",
 ) -> Tensor:
     """Convolve each sample with the weights modulated by its styles.
 
@@ -44,6 +48,8 @@ def modulated_conv2d(
     :param flip_weight: ``False`` convolves instead of correlating (used when upsampling).
     :param fused_modconv: grouped convolution with per-sample weights instead
         of scaling the activations.
+    :param ops: the `lswap_core.ops` implementation: ``"ref"`` (PyTorch) or ``"auto"``
+        (the CUDA kernels on CUDA tensors).
     :returns: ``(N, O, H', W')``.
     """
     batch = x.shape[0]
@@ -63,7 +69,7 @@ def modulated_conv2d(
 
     if not fused_modconv:
         x = x * styles.reshape(batch, -1, 1, 1)
-        x = conv2d_resample(x, weight, resample_filter, up=up, padding=padding, flip_weight=flip_weight, impl="ref")
+        x = conv2d_resample(x, weight, resample_filter, up=up, padding=padding, flip_weight=flip_weight, impl=ops)
         if demodulate and noise is not None:
             return x * dcoefs.reshape(batch, -1, 1, 1) + noise
         if demodulate:
@@ -74,7 +80,7 @@ def modulated_conv2d(
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
     x = conv2d_resample(
-        x, w, resample_filter, up=up, padding=padding, groups=batch, flip_weight=flip_weight, impl="ref"
+        x, w, resample_filter, up=up, padding=padding, groups=batch, flip_weight=flip_weight, impl=ops
     )
     x = x.reshape(batch, -1, *x.shape[2:])
     return x + noise if noise is not None else x

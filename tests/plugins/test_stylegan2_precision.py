@@ -44,7 +44,7 @@ def render(model: StyleGAN2Generator, ws: torch.Tensor, dtype: torch.dtype | Non
 
 
 @pytest.mark.parametrize(
-    ("clamp", "mode", "impl"), list(itertools.product([None, 0.5], ["const", "none"], ["auto", "reference"]))
+    ("clamp", "mode", "impl"), list(itertools.product([None, 0.5], ["const", "none"], ["auto", "reference", "kernels"]))
 )
 def test_reduced_precision_follows_float32(clamp, mode, impl):
     model = generator(clamp)
@@ -79,3 +79,38 @@ def test_weight_gradients_under_autocast_as_pti_tunes():
         with torch.autocast("cpu", dtype=dtype):
             inversion = pti.invert(image, model, rng=torch.Generator().manual_seed(0))
         assert inversion.generator_state and all(torch.isfinite(t).all() for t in inversion.generator_state.values())
+
+
+@pytest.mark.parametrize("impl", ["auto", "reference"])
+@pytest.mark.parametrize("blocks", [1, 3, 6])
+def test_float16_in_the_highest_resolutions_follows_float32(impl, blocks):
+    """NVlabs' num_fp16_res: the top blocks under float16 autocast, the image back in float32, within
+    the fp16 tolerances (6 is every block of this 128² generator)."""
+    model = generator(0.5)
+    ws = model.mapping(torch.randn(2, 512, generator=torch.Generator().manual_seed(1))).detach()
+    weights = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+
+    def run(num_fp16_res: int) -> tuple[torch.Tensor, torch.Tensor]:
+        codes = ws.clone().requires_grad_(True)
+        image = model.synthesis(codes, impl=impl, num_fp16_res=num_fp16_res)
+        (image * weights).sum().backward()
+        return image.detach(), codes.grad
+
+    reference_image, reference_grad = run(0)
+    image, grad = run(blocks)
+    image_tolerance, grad_tolerance = TOLERANCES[torch.float16]
+    assert image.dtype == torch.float32 and not torch.equal(image, reference_image)
+    assert (image - reference_image).abs().max() <= image_tolerance * reference_image.abs().max()
+    assert (grad - reference_grad).norm() <= grad_tolerance * reference_grad.norm()
+
+
+def test_the_kernels_path_is_the_reference_algorithm():
+    """On a CPU the project's ops run their PyTorch paths: the kernels path is NVlabs' algorithm."""
+    model = generator(0.5)
+    ws = model.mapping(torch.randn(2, 512, generator=torch.Generator().manual_seed(1))).detach()
+    reference_image, reference_grad = render(model, ws, None, "const", "reference")
+    image, grad = render(model, ws, None, "const", "kernels")
+    assert (image - reference_image).abs().max() <= 1e-5 * reference_image.abs().max()
+    assert (grad - reference_grad).norm() <= 1e-5 * reference_grad.norm()
+    with pytest.raises(Exception, match="num_fp16_res 7 is outside 0..6"):
+        model.synthesis(ws, num_fp16_res=7)

@@ -190,8 +190,9 @@ def test_non_finite_losses_stop_training_and_keep_the_last_good_state(tmp_path, 
     def poisoned(self, ws, **kwargs):
         calls["n"] += 1
         images = original(self, ws, **kwargs)
-        # Three renders per step plus three for validation after step 3: call 21 is step 6's swap.
-        return images * float("nan") if calls["n"] > 20 and ws.requires_grad else images
+        # Two renders per step (source and target in one batch, then the swap) plus two for validation
+        # after step 3: call 14 is step 6's swap.
+        return images * float("nan") if calls["n"] > 13 and ws.requires_grad else images
 
     monkeypatch.setattr(ToyGenerator, "synthesis", poisoned)
     out = tmp_path / "run"
@@ -237,12 +238,13 @@ def test_a_camera_generator_trains_with_a_camera_per_image(tmp_path, config_file
     monkeypatch.setattr(ToyCameraGenerator, "synthesis", recording)
     overrides = ["generator.name=toy-camera", "train.steps=2", "sampling.noise_mode=random", "sampling.cameras=each"]
     first = train(load_config(config_file, overrides, kind="train"), tmp_path / "a")
-    steps = seen[:6]  # source, target and swap renders of steps 1 and 2 (validation follows)
-    assert all(camera is not None and camera.shape == (4, 2) for camera in steps)
-    for source, target, swap in (steps[0:3], steps[3:6]):
+    steps = seen[:4]  # source and target rendered together, then the swap, in steps 1 and 2 (validation follows)
+    assert [camera.shape for camera in steps] == [(8, 2), (4, 2), (8, 2), (4, 2)]
+    for together, swap in (steps[0:2], steps[2:4]):
+        source, target = together[:4], together[4:]
         assert torch.equal(swap, target), "the swap is seen from the target's camera"
         assert not torch.equal(source, target)
-    assert not torch.equal(steps[1], steps[4]), "each step draws its own cameras"
+    assert not torch.equal(steps[0], steps[2]), "each step draws its own cameras"
     second = train(load_config(config_file, overrides, kind="train"), tmp_path / "b")
     assert first.final_metrics == second.final_metrics  # cameras and noise come from the run's seeds
     mixer = load_mixer(first.export)
@@ -250,8 +252,8 @@ def test_a_camera_generator_trains_with_a_camera_per_image(tmp_path, config_file
 
     seen.clear()  # the default: one camera per pair, for source, target and swap alike
     train(load_config(config_file, overrides[:-1], kind="train"), tmp_path / "c")
-    source, target, swap = seen[:3]
-    assert torch.equal(source, target) and torch.equal(swap, target)
+    together, swap = seen[:2]
+    assert torch.equal(together[:4], together[4:]) and torch.equal(swap, together[4:])
 
 
 def test_the_trainer_leaves_the_global_random_state_alone(tmp_path, config_file):
