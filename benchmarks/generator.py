@@ -117,7 +117,7 @@ def _integers(text: str, option: str) -> list[int]:
 
 def _stylenerf_benchmark(resolutions: list[int], batches: list[int], repeats: int, memory: bool, json_output: bool,
                          device: Any, threads: int) -> None:
-    from lswap_benchmarks import stylenerf
+    from lswap_benchmarks import _stylenerf as stylenerf
     from lswap_benchmarks.common import print_table
     from lswap_core.errors import InputError
 

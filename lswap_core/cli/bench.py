@@ -18,8 +18,8 @@ def _register_benchmarks() -> None:
     except ModuleNotFoundError:  # a partial install without benchmarks
         return
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if module_info.name == "common":
-            continue  # shared helpers; benchmark modules import it (and torch) inside their commands
+        if module_info.name == "common" or module_info.name.startswith("_"):
+            continue  # helpers (they import torch); benchmark modules import them inside their commands
         module = importlib.import_module(f"lswap_benchmarks.{module_info.name}")
         register = getattr(module, "register", None)
         if register is not None:

@@ -33,7 +33,7 @@ def test_the_benchmark_prints_both_paths_and_the_ceilings():
 def test_the_stylenerf_baseline_is_the_official_algorithm(tmp_path):
     """The benchmark's baseline renders what the official code rendered from the same weights."""
     import lswap_core
-    from lswap_benchmarks.stylenerf import official_path
+    from lswap_benchmarks._stylenerf import official_path
     from lswap_core.convert import convert
     from tests.golden import load_golden
     from tests.pickles import write_stylenerf_golden

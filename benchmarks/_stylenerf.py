@@ -1,4 +1,4 @@
-"""``lswap bench generator --generator stylenerf``: StyleNeRF rendering against the official algorithm's path.
+"""Helpers of ``lswap bench generator --generator stylenerf``: StyleNeRF rendering against the official algorithm's path.
 
 The baseline runs the same weights through the operations the official code
 (facebookresearch/StyleNeRF, ``training/stylenerf.py`` and ``training/networks.py``)
@@ -171,7 +171,7 @@ def measure(resolutions: list[int], batches: list[int], repeats: int, device: An
 _MEMORY_PROBE = """
 import json, torch
 from lswap_benchmarks.common import peak_rss_gib
-from lswap_benchmarks.stylenerf import generator, official_path
+from lswap_benchmarks._stylenerf import generator, official_path
 torch.set_num_threads({threads})
 device = torch.device({device!r})
 model = generator({res}, device)
