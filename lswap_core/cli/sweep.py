@@ -46,6 +46,8 @@ def sweep_command(
     Finished points are skipped and an interrupted run resumes, so running the same command
     again continues the sweep.
     """
+    import json
+
     from .. import sweep
     from ..devices import resolve_device
     from ..evaluation import evaluate
@@ -71,7 +73,6 @@ def sweep_command(
         out, torch_device, embedder, embedder_weights, analyzer, analyzer_weights, shape_model, shape_model_weights,
         fid_features, fid_weights)
     folder = sweep.SweepFolder(out)
-    samples: dict[str, Any] = {}
 
     def evaluate_point(point: Any, point_config: Any, mixer_path: Path) -> dict[str, Any]:
         mixer = load_mixer(mixer_path, device=torch_device)
@@ -79,8 +80,10 @@ def sweep_command(
         judges = shared or _trained_judges(point_config, out, torch_device, analyzer, analyzer_weights, shape_model,
                                            shape_model_weights, fid_features, fid_weights)
         result = evaluate(mixer, generator, judges, pairs=pairs, seed=seed, space=latent_space_for(mixer))
-        samples[point.name] = result.samples["all"]
         _save_samples(folder.evaluation(point).with_suffix(".png"), result.samples["all"])
+        per_pair = folder.evaluation(point).with_suffix(".pairs.json")
+        atomic_write_text(per_pair, json.dumps({k: [None if v != v else v for v in values]  # NaN -> null
+                                             for k, values in result.to_json()["pairs"]["all"].items()}))
         return result.table()[0] | {"setting": "all"}
 
     rows = sweep.run_sweep(out, points, configs, evaluate_point, window_steps=window,
@@ -119,10 +122,13 @@ def _save_samples(path: Path, rows: list[Any]) -> None:
 
 def _sweep_html(rows: list[dict[str, Any]], labels: list[str], points: list[Any], folder: Any, figure: Path | None) -> str:
     import html
+    import json
+    import math
 
+    import torch
     from PIL import Image
 
-    from ..evaluation.report import html_table, metric_glossary, page, png_data_uri
+    from ..evaluation.report import HISTOGRAMS, histogram_svg, html_table, metric_glossary, page, png_data_uri
 
     sections = ["<h2>Table 1</h2>", html_table(rows, labels), metric_glossary(),
                 "<p>L_id, L_lp: final window-averaged training losses; at the paper's equilibrium L_lp ∝ L_id/λ, "
@@ -130,8 +136,16 @@ def _sweep_html(rows: list[dict[str, Any]], labels: list[str], points: list[Any]
     if figure is not None:
         sections.append(f'<h2>Figure 7</h2><img alt="figure 7" src="{png_data_uri(Image.open(figure))}">')
     for point in points:
+        sections.append(f"<h3>{html.escape(point.label)}</h3>")
         grid = folder.evaluation(point).with_suffix(".png")
         if grid.exists():
-            sections.append(f"<h3>{html.escape(point.label)}</h3>"
-                            f'<img alt="samples {html.escape(point.label)}" src="{png_data_uri(Image.open(grid))}">')
+            sections.append(f'<img alt="samples {html.escape(point.label)}" src="{png_data_uri(Image.open(grid))}">')
+        pairs = folder.evaluation(point).with_suffix(".pairs.json")
+        if pairs.exists():
+            values = json.loads(pairs.read_text())
+            histograms = "".join(
+                histogram_svg(torch.tensor([math.nan if v is None else v for v in values[name]], dtype=torch.float64), title)
+                for name, title in HISTOGRAMS if name in values
+            )
+            sections.append(f'<div class="histograms">{histograms}</div>')
     return page("lswap sweep", sections)

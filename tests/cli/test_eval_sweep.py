@@ -196,7 +196,8 @@ def test_a_two_point_sweep_resumes_and_skips_finished_points(face_networks, tmp_
     table = (out / "table.md").read_text().splitlines()
     assert table[0].startswith("| λ | ID↓ |") and [line.split("|")[1].strip() for line in table[2:]] == ["1", "100"]
     assert "L_id" in table[0] and (out / "figure7.png").is_file() and (out / "table.csv").is_file()
-    assert len(parse_report(out / "report.html").images) == 3  # Figure 7 and a sample grid per point
+    report = parse_report(out / "report.html")
+    assert len(report.images) == 3 and report.svgs == 8  # Figure 7; a sample grid and four histograms per point
     stamps = {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file() and "runs" in path.parts}
     again = invoke(*args)
     assert again.exit_code == 0 and again.stderr.count("done already") == 2
