@@ -11,7 +11,6 @@ import hashlib
 import re
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from ..files import atomic_path
