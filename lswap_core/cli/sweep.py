@@ -46,15 +46,18 @@ def sweep_command(
     Finished points are skipped and an interrupted run resumes, so running the same command
     again continues the sweep.
     """
+    import dataclasses
     import json
 
-    from .. import sweep
+    from .. import evaluation, sweep
     from ..devices import resolve_device
-    from ..evaluation import evaluate
-    from ..evaluation.report import write_tables
+    from ..evaluation import EmbedderFeatures, evaluate
+    from ..evaluation.report import markdown_table, write_tables
     from ..files import atomic_write_text
     from ..mixer import load_mixer
+    from ..registry import load_embedder
     from ..swapping import generator_for, latent_space_for
+    from ..training.trainer import build_component
 
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, got {steps}")
@@ -65,8 +68,6 @@ def sweep_command(
     axes = sweep.parse_grid(grid)
     points = sweep.grid_points(axes)
     configs = sweep.point_configs(config, sets or [], points, steps)
-    from .. import evaluation
-
     evaluation.runner.check_pair_count(pairs, fid=fid_features != "none")
     torch_device = resolve_device(device)
     shared = None if embedder == "trained" else build_judges(
@@ -74,12 +75,22 @@ def sweep_command(
         fid_features, fid_weights)
     folder = sweep.SweepFolder(out)
 
+    def judges_for(point_config: Any) -> Any:
+        """The shared judges, or (``--embedder trained``) the point's own embedder beside networks loaded once."""
+        nonlocal shared
+        if embedder != "trained":
+            return shared
+        own = build_component(load_embedder, point_config.embedder, point_config.train.seed, torch_device)
+        if shared is None:
+            shared = build_judges(out, torch_device, point_config.embedder.name, None, analyzer, analyzer_weights,
+                                  shape_model, shape_model_weights, fid_features, fid_weights, identity=own)
+        fid_network = EmbedderFeatures(own) if fid_features == "identity" else shared.fid_network
+        return dataclasses.replace(shared, embedder=own, fid_network=fid_network)
+
     def evaluate_point(point: Any, point_config: Any, mixer_path: Path) -> dict[str, Any]:
         mixer = load_mixer(mixer_path, device=torch_device)
         generator = generator_for(mixer, device=torch_device)
-        judges = shared or _trained_judges(point_config, out, torch_device, analyzer, analyzer_weights, shape_model,
-                                           shape_model_weights, fid_features, fid_weights)
-        result = evaluate(mixer, generator, judges, pairs=pairs, seed=seed, space=latent_space_for(mixer))
+        result = evaluate(mixer, generator, judges_for(point_config), pairs=pairs, seed=seed, space=latent_space_for(mixer))
         _save_samples(folder.evaluation(point).with_suffix(".png"), result.samples["all"])
         per_pair = folder.evaluation(point).with_suffix(".pairs.json")
         atomic_write_text(per_pair, json.dumps({k: [None if v != v else v for v in values]  # NaN -> null
@@ -95,22 +106,9 @@ def sweep_command(
     figure = sweep.figure7(out, points, configs, out / "figure7.png", window)
     atomic_write_text(out / "report.html", _sweep_html(labelled, labels, points, folder, figure))
     console = stdout_console()
-    from ..evaluation.report import markdown_table
-
     console.print(markdown_table(labelled, labels), markup=False, highlight=False)
     console.print(f"wrote {out / 'table.md'}, {out / 'table.csv'}, {out / 'report.html'}" + (f", {figure}" if figure else ""),
                   markup=False, highlight=False)
-
-
-def _trained_judges(config: Any, out: Path, device: Any, analyzer: str, analyzer_weights: str | None, shape_model: str | None,
-                    shape_model_weights: str | None, fid_features: str, fid_weights: str | None) -> Any:
-    """Judges whose identity embedder is the point's own training embedder, rebuilt from its config."""
-    from ..registry import load_embedder
-    from ..training.trainer import build_component
-
-    embedder = build_component(load_embedder, config.embedder, config.train.seed, device)
-    return build_judges(out, device, config.embedder.name, None, analyzer, analyzer_weights, shape_model, shape_model_weights,
-                        fid_features, fid_weights, identity=embedder)
 
 
 def _save_samples(path: Path, rows: list[Any]) -> None:

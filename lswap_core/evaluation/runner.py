@@ -23,6 +23,7 @@ from ..layers import parse_groups
 from ..mixer import LatentMixer
 from ..progress import progress_bar
 from ..swapping import latent_space_for, swap_codes
+from .cache import image_key
 from .judges import Judges
 from .metrics import (
     MIN_IMAGES_FID,
@@ -113,8 +114,8 @@ def evaluate(
             stop = min(start + batch_size, pairs)
             zs, zt = z_source[start:stop].to(device), z_target[start:stop].to(device)
             keys = {
-                "source": [_key("face", generator_id, space_id, row) for row in z_source[start:stop]],
-                "target": [_key("face", generator_id, space_id, row) for row in z_target[start:stop]],
+                "source": [image_key("face", generator_id, space_id, row) for row in z_source[start:stop]],
+                "target": [image_key("face", generator_id, space_id, row) for row in z_target[start:stop]],
             }
             sample = start < SAMPLE_ROWS
             codes = {"source": space.encode(generator, zs), "target": space.encode(generator, zt)}
@@ -128,7 +129,7 @@ def evaluate(
                 bar.advance(stop - start)
             for setting in settings:
                 swap_keys = [
-                    _key("swap", generator_id, mixer_id, space_id, setting.groups, strength, zs_row, zt_row)
+                    image_key("swap", generator_id, mixer_id, space_id, setting.groups, strength, zs_row, zt_row)
                     for zs_row, zt_row in zip(z_source[start:stop], z_target[start:stop], strict=True)
                 ]
                 if sample or not judges.knows(swap_keys, fid=True):
@@ -148,12 +149,6 @@ def evaluate(
     info = {"mode": "generated", "pairs": pairs, "seed": seed, "strength": strength, "space": space.name,
             "truncation_psi": space.truncation_psi, "truncation_cutoff": space.truncation_cutoff, **_judge_info(judges)}
     return EvalResult(results, samples, info)
-
-
-def _key(*parts: object) -> str:
-    from .cache import image_key
-
-    return image_key(*parts)
 
 
 def _judge(judges: Judges, role: str, images: Tensor, keys: list[str], collected: dict[str, list[Tensor]], *, fid: bool) -> None:
@@ -212,7 +207,7 @@ def evaluate_swaps(folder: Path, judges: Judges, *, size: int = 256, progress: b
         for entry in entries:
             faces = entry.faces(judges, size)
             for role, image in faces.items():
-                key = [_key("file", role, image)]
+                key = [image_key("file", role, image)]
                 _judge(judges, role if role != "swap" else "swap:photos", image[None], key, collected, fid=role != "source")
             if len(samples) < SAMPLE_ROWS:
                 samples.append((faces["source"], faces["target"], faces["swap"]))
